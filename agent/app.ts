@@ -1,0 +1,63 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { API_PREFIX, type Health } from '../src/api/schemas.js';
+import { PetrelError } from '../src/errors.js';
+import type { JobService } from '../src/jobs/index.js';
+import type { Logger } from '../src/log.js';
+import { agentRoutes } from './routes/agent.js';
+import { jobRoutes } from './routes/jobs.js';
+
+export interface AppDeps {
+  jobs: JobService;
+  health(): Health;
+  shutdown(): void;
+  logger: Logger;
+  maxRequestBytes: number;
+}
+
+export type AppEnv = { Variables: { deps: AppDeps } };
+
+function errorResponse(err: PetrelError) {
+  return { error: err.toJSON() };
+}
+
+/** The socket API: JSON in and out, every error as {"error": {code, message, hint}}. */
+export function createApp(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  app.use(async (c, next) => {
+    c.set('deps', deps);
+    await next();
+  });
+  app.use(
+    bodyLimit({
+      maxSize: deps.maxRequestBytes,
+      onError: (c) =>
+        c.json(
+          errorResponse(
+            new PetrelError('API_PAYLOAD_TOO_LARGE', `the request body is larger than ${deps.maxRequestBytes} bytes`, {
+              hint: 'split the job, or raise maxRequestBytes in config.json',
+            }),
+          ),
+          413,
+        ),
+    }),
+  );
+  app.route(API_PREFIX, agentRoutes);
+  app.route(`${API_PREFIX}/jobs`, jobRoutes);
+
+  app.notFound((c) =>
+    c.json(errorResponse(new PetrelError('API_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`, { hint: 'see the socket API in the README' })), 404),
+  );
+  app.onError((err, c) => {
+    if (err instanceof PetrelError) return c.json(errorResponse(err), err.status as ContentfulStatusCode);
+    if (err instanceof HTTPException) {
+      const code = err.status === 413 ? 'API_PAYLOAD_TOO_LARGE' : 'API_BAD_REQUEST';
+      return c.json(errorResponse(new PetrelError(code, err.message || 'bad request')), err.status as ContentfulStatusCode);
+    }
+    deps.logger.error('request failed', { method: c.req.method, path: c.req.path, error: err });
+    return c.json(errorResponse(new PetrelError('INTERNAL', 'the agent failed to handle the request', { hint: 'see the agent log' })), 500);
+  });
+  return app;
+}

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream, mkdirSync, unlinkSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Health } from '../src/api/schemas.js';
+import { loadConfig } from '../src/config.js';
+import { PetrelError } from '../src/errors.js';
+import { createJobService } from '../src/jobs/index.js';
+import { createLogger, type Logger } from '../src/log.js';
+import { packageVersion } from '../src/package-root.js';
+import { resolvePaths } from '../src/paths.js';
+import { createHttpEngine } from '../src/transfer/engine.js';
+import { createApp } from './app.js';
+import { activationFd, claimSocketPath } from './socket.js';
+
+export interface AgentOptions {
+  /** Write the log here instead of stderr (a detached agent). */
+  logFile?: string | undefined;
+}
+
+function listen(server: Server, target: { fd: number } | string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Runs the agent in this process until SIGTERM, SIGINT or a shutdown request. */
+export async function runAgent(opts: AgentOptions = {}): Promise<void> {
+  process.umask(0o077);
+  const paths = resolvePaths();
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  const stream = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a', mode: 0o600 }) : process.stderr;
+  const logger: Logger = createLogger({ stream, level: process.env.PETREL_LOG_LEVEL === 'debug' ? 'debug' : 'info', base: { pid: process.pid } });
+
+  const config = await loadConfig(paths.configFile);
+  const fd = activationFd();
+  if (fd === undefined) await claimSocketPath(paths.socket);
+
+  const jobs = createJobService({
+    database: paths.database,
+    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs }),
+    config,
+    logger,
+    runId: randomUUID(),
+  });
+  const startedAt = new Date().toISOString();
+  const version = packageVersion();
+  let stopping: Promise<void> | undefined;
+
+  const health = (): Health => ({
+    ok: true,
+    version,
+    pid: process.pid,
+    socket: paths.socket,
+    database: paths.database,
+    startedAt,
+    socketActivated: fd !== undefined,
+    counts: jobs.queueCounts(),
+    tokenStorage: 'database-plaintext',
+  });
+
+  const app = createApp({ jobs, health, shutdown: () => void shutdown('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  try {
+    if (fd !== undefined) {
+      await listen(server, { fd });
+    } else {
+      // Born 0600: no window in which another user could connect.
+      const old = process.umask(0o177);
+      try {
+        await listen(server, paths.socket);
+      } finally {
+        process.umask(old);
+      }
+    }
+  } catch (e) {
+    await jobs.stop();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new PetrelError('AGENT_ALREADY_RUNNING', `an agent is already running on ${paths.socket}`, { hint: 'use it, or stop it with `petrel agent stop`' });
+    }
+    throw new PetrelError('AGENT_START_FAILED', `cannot listen on ${paths.socket}: ${(e as Error).message}`, { cause: e });
+  }
+  jobs.start();
+  logger.info('agent started', { version, socket: paths.socket, database: paths.database, socketActivated: fd !== undefined });
+
+  const shutdown = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info('agent stopping', { why });
+      server.close();
+      await jobs.stop();
+      server.closeAllConnections();
+      if (fd === undefined) {
+        try {
+          unlinkSync(paths.socket);
+        } catch {
+          // already gone
+        }
+      }
+      logger.info('agent stopped');
+    })();
+    return stopping;
+  };
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => void shutdown(sig).then(resolve);
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    server.once('close', () => void (stopping ?? shutdown('server closed')).then(resolve));
+  });
+  if (stream !== process.stderr) await new Promise<void>((r) => stream.end(() => r()));
+}

@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { addTransferOptions, transferAction } from '../lib/transfer-options.js';
+
+export function register(program: Command): void {
+  addTransferOptions(
+    program
+      .command('put')
+      .summary('upload files to storage')
+      .description('Upload local SRC... to the URL DEST. Several sources (or a DEST ending in /) make DEST a directory.')
+      .argument('[paths...]', 'SRC... DEST'),
+  ).action(transferAction('put'));
+}

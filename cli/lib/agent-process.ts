@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createAgentClient, type AgentClient } from '../../src/api/client.js';
+import type { Health } from '../../src/api/schemas.js';
+import { PetrelError } from '../../src/errors.js';
+import { resolvePaths } from '../../src/paths.js';
+
+const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+const START_TIMEOUT_MS = 15_000;
+
+export function agentClient(timeoutMs?: number): AgentClient {
+  return createAgentClient({ socket: resolvePaths().socket, ...(timeoutMs ? { timeoutMs } : {}) });
+}
+
+async function healthOrUndefined(client: AgentClient): Promise<Health | undefined> {
+  try {
+    return await client.health();
+  } catch (e) {
+    if (e instanceof PetrelError && e.code === 'AGENT_UNREACHABLE') return undefined;
+    throw e;
+  }
+}
+
+function lastLogLines(file: string, n = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** The running agent, started detached first when none answers (as `petrel agent start`). */
+export async function ensureAgent(client: AgentClient): Promise<{ health: Health; started: boolean }> {
+  const running = await healthOrUndefined(client);
+  if (running) return { health: running, started: false };
+
+  const paths = resolvePaths();
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  const log = openSync(paths.logFile, 'a', 0o600);
+  let exited: number | null | undefined;
+  try {
+    const child = spawn(process.execPath, [CLI_MAIN, 'agent', 'run', '--log-file', paths.logFile], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: process.env,
+    });
+    child.once('exit', (code) => (exited = code));
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const health = await healthOrUndefined(client);
+    if (health) return { health, started: true };
+    if (exited !== undefined) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const tail = lastLogLines(paths.logFile);
+  throw new PetrelError(
+    'AGENT_START_FAILED',
+    exited !== undefined ? `the agent exited at start (code ${exited})${tail ? `; its log ends:\n${tail}` : ''}` : `the agent did not answer on ${paths.socket} within ${START_TIMEOUT_MS / 1000} s`,
+    { hint: `see ${paths.logFile}, or run \`petrel agent run\` to see it fail in the foreground` },
+  );
+}
+
+/** Asks the agent to stop and waits until its socket is gone. False when none was running. */
+export async function stopAgent(client: AgentClient, timeoutMs = 20_000): Promise<boolean> {
+  try {
+    await client.shutdown();
+  } catch (e) {
+    if (e instanceof PetrelError && e.code === 'AGENT_UNREACHABLE') return false;
+    throw e;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await healthOrUndefined(client))) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new PetrelError('AGENT_UNREACHABLE', `the agent did not stop within ${timeoutMs / 1000} s`, { hint: 'see `petrel agent status`; kill it with SIGTERM' });
+}

@@ -1,0 +1,72 @@
+import type { JobView, RunState } from '../../src/api/schemas.js';
+import { PetrelError } from '../../src/errors.js';
+import { agentClient } from './agent-process.js';
+import { followJob, reportOutcome, type JobSource } from './follow.js';
+import { EXIT, formatBytes, print, printJson } from './output.js';
+
+type Opts = { json?: boolean; quiet?: boolean; all?: boolean; state?: RunState; limit?: string };
+
+async function withClient<T>(fn: (c: ReturnType<typeof agentClient>) => Promise<T>): Promise<T> {
+  const client = agentClient();
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function summary(j: JobView): string {
+  const c = j.counts;
+  const total = j.bytesTotal === null ? '?' : formatBytes(j.bytesTotal);
+  return `${j.id}  ${j.kind.padEnd(4)} ${j.state.padEnd(9)} ${c.succeeded}/${c.total} done${c.failed ? `, ${c.failed} failed` : ''}  ${formatBytes(j.bytesDone)}/${total}  ${j.createdAt}`;
+}
+
+export async function list(_: unknown, opts: Opts): Promise<number> {
+  const limit = Number(opts.limit ?? 50);
+  if (!Number.isInteger(limit) || limit < 1) throw new PetrelError('USAGE', '--limit must be a positive whole number');
+  const res = await withClient((c) => c.list({ state: opts.state, limit }));
+  if (opts.json) printJson(res);
+  else if (!res.jobs.length) print('no jobs');
+  else for (const j of res.jobs) print(summary(j));
+  return EXIT.ok;
+}
+
+export async function status(id: string, opts: Opts): Promise<number> {
+  const detail = await withClient((c) => c.job(id, { transferLimit: opts.all ? 10_000 : 20 }));
+  if (opts.json) {
+    printJson(detail);
+    return EXIT.ok;
+  }
+  print(summary(detail));
+  if (detail.waiting) print(`  waiting: ${detail.waiting.reason}${detail.waiting.hint ? ` (${detail.waiting.hint})` : ''}`);
+  if (detail.error) print(`  error: ${detail.error.message}`);
+  for (const t of detail.transfers) {
+    const bytes = `${formatBytes(t.bytesDone)}/${t.bytesTotal === null ? '?' : formatBytes(t.bytesTotal)}`;
+    print(`  #${t.index} ${t.state.padEnd(9)} ${bytes}${t.state === 'running' ? ` ${formatBytes(t.rate)}/s` : ''}  ${t.source} → ${t.destination}`);
+    if (t.error) print(`      ${t.state === 'failed' ? 'error' : 'last error'}: ${t.error.message}${t.attempts > 1 ? ` (attempt ${t.attempts})` : ''}`);
+  }
+  if (detail.nextTransfers) print(`  … more transfers: \`petrel job status ${id} --all\``);
+  return EXIT.ok;
+}
+
+export async function wait(id: string, opts: Opts): Promise<number> {
+  return withClient(async (c) => {
+    const source: JobSource = { events: (jobId, signal) => c.events(jobId, signal), detail: (jobId, q) => c.job(jobId, q) };
+    const final = await followJob(source, id, { quiet: Boolean(opts.quiet || opts.json) });
+    return reportOutcome(source, final, Boolean(opts.json));
+  });
+}
+
+export async function cancel(id: string, opts: Opts): Promise<number> {
+  const job = await withClient((c) => c.cancel(id));
+  if (opts.json) printJson(job);
+  else print(`job ${job.id} ${job.state}`);
+  return EXIT.ok;
+}
+
+export async function retry(id: string, opts: Opts): Promise<number> {
+  const job = await withClient((c) => c.retry(id));
+  if (opts.json) printJson(job);
+  else print(`job ${job.id} re-queued: ${job.counts.queued} transfer${job.counts.queued === 1 ? '' : 's'}`);
+  return EXIT.ok;
+}

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { ChecksumChoice, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
+import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
+import { PetrelError } from '../../src/errors.js';
+import { planTransfers, parsePairList, type Direction, type PairInput } from '../../src/transfer/plan.js';
+import { agentClient, ensureAgent } from './agent-process.js';
+import { followJob, reportOutcome, type JobSource } from './follow.js';
+import { EXIT, print, printJson } from './output.js';
+
+export interface TransferOptions {
+  async?: boolean;
+  wait?: boolean;
+  json?: boolean;
+  token?: string;
+  checksum: ChecksumChoice;
+  fromFile?: string;
+  quiet?: boolean;
+}
+
+async function readTokenFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = (await readFile(file, 'utf8')).trim();
+  } catch (e) {
+    throw new PetrelError('TOKEN_FILE_UNREADABLE', `cannot read the token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      hint: 'pass a readable file holding one bearer token',
+    });
+  }
+  if (!text) throw new PetrelError('TOKEN_FILE_UNREADABLE', `the token file ${file} is empty`, { hint: 'pass a file holding one bearer token' });
+  return text;
+}
+
+/** --token FILE, else WLCG bearer-token discovery; none at all is allowed (public data). */
+async function jobToken(opts: TransferOptions): Promise<string | undefined> {
+  if (opts.token) return readTokenFile(opts.token);
+  return (await discoverBearerToken())?.token;
+}
+
+async function plan(kind: Direction, paths: string[], opts: TransferOptions): Promise<TransferSpec[]> {
+  if (opts.fromFile) {
+    const text = await readFile(opts.fromFile, 'utf8').catch((e: unknown) => {
+      throw new PetrelError('USAGE', `cannot read ${opts.fromFile}: ${(e as Error).message}`);
+    });
+    if (paths.length > 1) throw new PetrelError('USAGE', 'with --from-file, give at most one destination directory on the command line');
+    return planTransfers(kind, parsePairList(text, opts.fromFile), paths[0]);
+  }
+  if (paths.length < 2) throw new PetrelError('USAGE', `\`petrel ${kind}\` needs a source and a destination`, { hint: `petrel ${kind} SRC... DEST` });
+  const dest = paths.at(-1) as string;
+  const pairs: PairInput[] = paths.slice(0, -1).map((source) => ({ source }));
+  return planTransfers(kind, pairs, dest);
+}
+
+/** get and put: submit to the agent with --async, else run in this process with the same engine. */
+export async function runTransferCommand(kind: Direction, paths: string[], opts: TransferOptions): Promise<number> {
+  const transfers = await plan(kind, paths, opts);
+  const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum };
+  const token = await jobToken(opts);
+  if (token) request.token = token;
+  const json = Boolean(opts.json);
+  const quiet = json || Boolean(opts.quiet);
+  return opts.async ? submitToAgent(request, { json, quiet, wait: Boolean(opts.wait) }) : runInProcess(request, { json, quiet });
+}
+
+async function submitToAgent(request: SubmitJobRequest, opts: { json: boolean; quiet: boolean; wait: boolean }): Promise<number> {
+  const client = agentClient();
+  try {
+    const { started } = await ensureAgent(client);
+    if (started && !opts.quiet) process.stderr.write('petrel: started the agent\n');
+    const { id } = await client.submit(request);
+    if (!opts.wait) {
+      if (opts.json) printJson({ id });
+      else print(id);
+      return EXIT.ok;
+    }
+    if (!opts.json) process.stderr.write(`petrel: job ${id} queued\n`);
+    const source: JobSource = { events: (jobId, signal) => client.events(jobId, signal), detail: (jobId, q) => client.job(jobId, q) };
+    const final = await followJob(source, id, { quiet: opts.quiet });
+    return await reportOutcome(source, final, opts.json);
+  } finally {
+    await client.close();
+  }
+}
+
+async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; quiet: boolean }): Promise<number> {
+  const [{ createJobService }, { createHttpEngine }, { loadConfig }, { resolvePaths }, { silentLogger }, { serviceEvents }] = await Promise.all([
+    import('../../src/jobs/index.js'),
+    import('../../src/transfer/engine.js'),
+    import('../../src/config.js'),
+    import('../../src/paths.js'),
+    import('../../src/log.js'),
+    import('./job-events.js'),
+  ]);
+  const config = await loadConfig(resolvePaths().configFile);
+  const service = createJobService({
+    database: ':memory:',
+    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs }),
+    config,
+    logger: silentLogger,
+    runId: randomUUID(),
+  });
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    service.start();
+    const job = service.submit({ ...request, checksum: request.checksum ?? 'adler32' });
+    const source: JobSource = { events: (id, signal) => serviceEvents(service, id, signal), detail: async (id, q) => service.detail(id, q) };
+    const final = await followJob(source, job.id, { quiet: opts.quiet, signal: interrupt.signal });
+    if (interrupt.signal.aborted) {
+      process.stderr.write('petrel: interrupted; run the same command again to resume\n');
+      return EXIT.interrupted;
+    }
+    return await reportOutcome(source, final, opts.json);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await service.stop();
+  }
+}

@@ -1,0 +1,22 @@
+import { Option, type Command } from 'commander';
+import type { Direction } from '../../src/transfer/plan.js';
+import { runCommand } from './run.js';
+
+export function addTransferOptions(cmd: Command): Command {
+  return cmd
+    .option('--async', 'queue the job in the agent and print its id (starts the agent if needed)')
+    .option('--wait', 'with --async: follow the job to its end')
+    .option('--token <file>', 'bearer token file (default: WLCG bearer-token discovery)')
+    .addOption(new Option('--checksum <algorithm>', 'checksum to verify').choices(['adler32', 'md5', 'crc32c', 'none']).default('adler32'))
+    .option('--from-file <file>', 'read "SRC [DEST]" pairs, one a line')
+    .option('-q, --quiet', 'no progress output')
+    .option('--json', 'machine-readable output');
+}
+
+export function transferAction(kind: Direction) {
+  return (paths: string[], opts: Record<string, unknown>) =>
+    runCommand(Boolean(opts.json), async () => {
+      const { runTransferCommand } = await import('./transfer-command.js');
+      return runTransferCommand(kind, paths, opts as never);
+    });
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { register as agent } from './commands/agent.js';
+import { register as get } from './commands/get.js';
+import { register as job } from './commands/job.js';
+import { register as put } from './commands/put.js';
+import { EXIT } from './lib/output.js';
+
+function version(): string {
+  // The compiled dist/cli/main.js sits two levels below package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const program = new Command('petrel')
+  .description('Per-user transfer agent for token-secured scientific data federations')
+  .version(version(), '-V, --version')
+  .showSuggestionAfterError()
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(`petrel: ${text.replace(/^error: /, '')}`) });
+
+for (const register of [get, put, job, agent]) register(program);
+for (const cmd of program.commands) {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) sub.exitOverride();
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  else throw e;
+}

@@ -1,0 +1,129 @@
+import { Agent, request } from 'undici';
+import type { z } from 'zod';
+import { isErrorCode, PetrelError } from '../errors.js';
+import {
+  API_PREFIX,
+  ErrorBody,
+  Health,
+  JobDetail,
+  JobEvent,
+  JobList,
+  JobView,
+  ShutdownReply,
+  SubmitJobReply,
+  type JobDetailQuery,
+  type ListJobsQuery,
+  type SubmitJobRequest,
+} from './schemas.js';
+
+export interface AgentClientOptions {
+  socket: string;
+  /** Per request; event streams are exempt. */
+  timeoutMs?: number;
+}
+
+type Query = Record<string, unknown>;
+
+function queryString(q: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null) params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+function unreachable(socket: string, e: unknown): PetrelError {
+  const code = (e as { code?: string }).code;
+  const why = code === 'ENOENT' ? 'no agent socket' : code === 'ECONNREFUSED' ? 'nothing listens on it' : (e as Error).message;
+  return new PetrelError('AGENT_UNREACHABLE', `cannot reach the agent at ${socket}: ${why}`, {
+    hint: 'start it with `petrel agent start` (or set PETREL_SOCKET to the socket of a running agent)',
+    cause: e,
+  });
+}
+
+/** The CLI's typed view of the agent: every reply is parsed with the schema the agent validates with. */
+export function createAgentClient(opts: AgentClientOptions) {
+  const dispatcher = new Agent({ connect: { socketPath: opts.socket }, keepAliveTimeout: 10_000 });
+  const timeout = opts.timeoutMs ?? 30_000;
+
+  async function call<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.output<S>> {
+    let res;
+    try {
+      res = await request(`http://petrel${API_PREFIX}${path}`, {
+        dispatcher,
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? null : JSON.stringify(body),
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+    } catch (e) {
+      throw unreachable(opts.socket, e);
+    }
+    const json: unknown = await res.body.json().catch(() => undefined);
+    if (res.statusCode >= 400) {
+      const err = ErrorBody.safeParse(json);
+      if (!err.success) throw new PetrelError('INTERNAL', `the agent answered ${res.statusCode} without an error body`);
+      const { code, message, hint } = err.data.error;
+      throw new PetrelError(isErrorCode(code) ? code : 'INTERNAL', message, { hint });
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new PetrelError('INTERNAL', `the agent's reply to ${method} ${path} is not what this petrel expects`, {
+        hint: 'the agent may be a different version: restart it with `petrel agent stop && petrel agent start`',
+      });
+    }
+    return parsed.data;
+  }
+
+  return {
+    health: () => call(Health, 'GET', '/health'),
+    shutdown: () => call(ShutdownReply, 'POST', '/agent/shutdown'),
+    submit: (req: SubmitJobRequest) => call(SubmitJobReply, 'POST', '/jobs', req),
+    list: (q: ListJobsQuery = {}) => call(JobList, 'GET', `/jobs${queryString(q)}`),
+    job: (id: string, q: JobDetailQuery = {}) => call(JobDetail, 'GET', `/jobs/${encodeURIComponent(id)}${queryString(q)}`),
+    cancel: (id: string) => call(JobView, 'POST', `/jobs/${encodeURIComponent(id)}/cancel`),
+    retry: (id: string) => call(JobView, 'POST', `/jobs/${encodeURIComponent(id)}/retry`),
+
+    /** Server-sent events of one job until it ends (or `signal` aborts). */
+    async *events(id: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+      let res;
+      try {
+        res = await request(`http://petrel${API_PREFIX}/jobs/${encodeURIComponent(id)}/events`, {
+          dispatcher,
+          method: 'GET',
+          headersTimeout: timeout,
+          bodyTimeout: 0,
+          signal,
+        });
+      } catch (e) {
+        throw unreachable(opts.socket, e);
+      }
+      if (res.statusCode >= 400) {
+        const err = ErrorBody.safeParse(await res.body.json().catch(() => undefined));
+        const info = err.success ? err.data.error : { code: 'INTERNAL', message: `the agent answered ${res.statusCode}` };
+        throw new PetrelError(isErrorCode(info.code) ? info.code : 'INTERNAL', info.message, { hint: info.hint });
+      }
+      let buf = '';
+      for await (const chunk of res.body) {
+        buf += Buffer.from(chunk as Uint8Array).toString('utf8');
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const data = block
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trimStart())
+            .join('\n');
+          if (!data) continue;
+          const ev = JobEvent.safeParse(JSON.parse(data));
+          if (ev.success) yield ev.data;
+        }
+      }
+    },
+
+    close: () => dispatcher.close(),
+  };
+}
+
+export type AgentClient = ReturnType<typeof createAgentClient>;

@@ -1,0 +1,161 @@
+/**
+ * The socket API contract: one schema per request and reply, shared by the agent's routes
+ * (validation) and the CLI's client (parsing replies, so a newer CLI notices an older agent).
+ */
+import { z } from 'zod';
+
+export const API_PREFIX = '/v1';
+
+export const JobKind = z.enum(['get', 'put', 'copy', 'prestage']);
+export type JobKind = z.infer<typeof JobKind>;
+
+export const RunState = z.enum(['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled']);
+export type RunState = z.infer<typeof RunState>;
+export const FINAL_STATES: readonly RunState[] = ['succeeded', 'failed', 'cancelled'];
+export const isFinal = (s: RunState): boolean => FINAL_STATES.includes(s);
+
+export const ChecksumChoice = z.enum(['adler32', 'md5', 'crc32c', 'none']);
+export type ChecksumChoice = z.infer<typeof ChecksumChoice>;
+
+export const ErrorInfo = z.object({
+  code: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfo>;
+
+export const ErrorBody = z.object({ error: ErrorInfo });
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export const Waiting = z.object({ reason: z.string(), hint: z.string().optional() });
+
+const Location = z.string().min(1).max(8192);
+
+export const TransferSpec = z.object({ source: Location, destination: Location }).strict();
+export type TransferSpec = z.infer<typeof TransferSpec>;
+
+export const SubmitJobRequest = z
+  .object({
+    kind: JobKind,
+    transfers: z.array(TransferSpec).min(1).max(1_000_000),
+    /** An explicit bearer token for every transfer of the job (unmanaged: never refreshed). */
+    token: z.string().min(1).max(65_536).optional(),
+    checksum: ChecksumChoice.default('adler32'),
+  })
+  .strict();
+export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;
+export type SubmitJob = z.output<typeof SubmitJobRequest>;
+
+export const Counts = z.object({
+  total: z.number().int(),
+  queued: z.number().int(),
+  waiting: z.number().int(),
+  running: z.number().int(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+});
+export type Counts = z.infer<typeof Counts>;
+
+export const TransferView = z.object({
+  index: z.number().int(),
+  source: z.string(),
+  destination: z.string(),
+  state: RunState,
+  bytesDone: z.number(),
+  bytesTotal: z.number().nullable(),
+  /** Bytes per second over the last few seconds, while running. */
+  rate: z.number(),
+  attempts: z.number().int(),
+  nextAttemptAt: z.string().optional(),
+  checksum: z.object({ algorithm: z.string(), value: z.string() }).optional(),
+  error: ErrorInfo.optional(),
+  waiting: Waiting.optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+});
+export type TransferView = z.infer<typeof TransferView>;
+
+export const JobView = z.object({
+  id: z.string(),
+  kind: JobKind,
+  state: RunState,
+  checksum: ChecksumChoice,
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  counts: Counts,
+  bytesDone: z.number(),
+  bytesTotal: z.number().nullable(),
+  rate: z.number(),
+  error: ErrorInfo.optional(),
+  waiting: Waiting.optional(),
+});
+export type JobView = z.infer<typeof JobView>;
+
+export const JobDetail = JobView.extend({
+  transfers: z.array(TransferView),
+  /** Cursor for the next page of transfers, when there is one. */
+  nextTransfers: z.string().optional(),
+});
+export type JobDetail = z.infer<typeof JobDetail>;
+
+const Limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
+
+export const ListJobsQuery = z
+  .object({
+    state: RunState.optional(),
+    limit: Limit(1000, 50),
+    /** Opaque cursor from a previous page's `next`. */
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type ListJobsQuery = z.input<typeof ListJobsQuery>;
+
+export const JobList = z.object({ jobs: z.array(JobView), next: z.string().optional() });
+export type JobList = z.infer<typeof JobList>;
+
+export const JobDetailQuery = z
+  .object({
+    transferState: RunState.optional(),
+    transferLimit: Limit(10_000, 100),
+    transferCursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type JobDetailQuery = z.input<typeof JobDetailQuery>;
+
+export const SubmitJobReply = z.object({ id: z.string(), job: JobView });
+export type SubmitJobReply = z.infer<typeof SubmitJobReply>;
+
+export const Health = z.object({
+  ok: z.literal(true),
+  version: z.string(),
+  pid: z.number().int(),
+  socket: z.string(),
+  database: z.string(),
+  startedAt: z.string(),
+  socketActivated: z.boolean(),
+  counts: z.object({ running: z.number().int(), queued: z.number().int(), waiting: z.number().int() }),
+  /** Where explicit job tokens are kept (the wallet issue seals them). */
+  tokenStorage: z.enum(['database-plaintext']),
+});
+export type Health = z.infer<typeof Health>;
+
+export const ShutdownReply = z.object({ stopping: z.literal(true), pid: z.number().int() });
+
+/** Server-sent events of GET /v1/jobs/:id/events. */
+export const ProgressEvent = z.object({
+  jobId: z.string(),
+  bytesDone: z.number(),
+  bytesTotal: z.number().nullable(),
+  rate: z.number(),
+  transfers: z.array(z.object({ index: z.number().int(), bytesDone: z.number(), bytesTotal: z.number().nullable(), rate: z.number() })),
+});
+export type ProgressEvent = z.infer<typeof ProgressEvent>;
+
+export const JobEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('job'), job: JobView }),
+  z.object({ type: z.literal('transfer'), jobId: z.string(), transfer: TransferView }),
+  z.object({ type: z.literal('progress'), progress: ProgressEvent }),
+]);
+export type JobEvent = z.infer<typeof JobEvent>;

@@ -1,0 +1,2 @@
+export { createJobService, type JobService, type JobServiceDeps } from './service.js';
+export { backoffDelay } from './backoff.js';

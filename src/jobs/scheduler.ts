@@ -1,0 +1,306 @@
+import type { JobEvent, TransferView } from '../api/schemas.js';
+import type { AgentConfig } from '../config.js';
+import { asPetrelError, PetrelError, type ErrorInfo } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TransferEngine, TransferProgress, TransferTask } from '../transfer/task.js';
+import { backoffDelay } from './backoff.js';
+import type { JobEvents } from './events.js';
+import { createRateMeter, type RateMeter } from './rate.js';
+import type { TransferRow } from './schema.js';
+import { parseJobOptions, type JobStore, type RunnableTransfer } from './store.js';
+
+export interface LiveProgress extends TransferProgress {
+  rate: number;
+}
+
+interface Running {
+  row: RunnableTransfer;
+  task: TransferTask;
+  controller: AbortController;
+  progress: TransferProgress;
+  savedBytes: number;
+  meter: RateMeter;
+  /** Why we aborted it, if we did. */
+  stopReason?: 'cancel' | 'shutdown';
+  settled: Promise<void>;
+}
+
+export interface SchedulerDeps {
+  store: JobStore;
+  engine: TransferEngine;
+  events: JobEvents;
+  config: AgentConfig;
+  logger: Logger;
+  /** Names this process run: rows a crashed run left `running` are found by a different id. */
+  runId: string;
+  /** Builds the view sent with a transfer's state-change event. */
+  transferView(row: TransferRow, live?: LiveProgress): TransferView;
+  /** Emits the job's state-change event (the service builds the view). */
+  onJobChanged(jobId: string): void;
+  random?: () => number;
+}
+
+const toError = (e: PetrelError): ErrorInfo => e.toJSON();
+
+/**
+ * Runs queued transfers within the global and per-host limits, retries transient failures with
+ * backoff, and writes every state change through the store so a restart resumes from the database.
+ */
+export function createScheduler(deps: SchedulerDeps) {
+  const { store, engine, events, config, logger } = deps;
+  const running = new Map<number, Running>();
+  const perHost = new Map<string, number>();
+  let wakeTimer: NodeJS.Timeout | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
+  let stopping = false;
+
+  function emit(jobId: string, event: JobEvent): void {
+    if (events.has(jobId)) events.emit(jobId, event);
+  }
+
+  function emitTransfer(jobId: string, transferId: number, live?: LiveProgress): void {
+    if (!events.has(jobId)) return;
+    const row = store.getTransfer(transferId);
+    if (row) emit(jobId, { type: 'transfer', jobId, transfer: deps.transferView(row, live) });
+  }
+
+  function busyHosts(): string[] {
+    return [...perHost].filter(([, n]) => n >= config.perHostConcurrency).map(([h]) => h);
+  }
+
+  function pump(): void {
+    if (stopping) return;
+    clearTimeout(wakeTimer);
+    wakeTimer = undefined;
+    for (;;) {
+      const free = config.concurrency - running.size;
+      if (free <= 0) return;
+      const rows = store.nextRunnable({ now: Date.now(), limit: free, busyHosts: busyHosts() });
+      if (!rows.length) break;
+      let skipped = false;
+      for (const row of rows) {
+        if ((perHost.get(row.host) ?? 0) >= config.perHostConcurrency) {
+          skipped = true;
+          continue;
+        }
+        start(row);
+      }
+      if (!skipped) break;
+    }
+    const due = store.nextDueAt();
+    if (due !== undefined && running.size < config.concurrency) {
+      wakeTimer = setTimeout(pump, Math.max(10, due - Date.now()));
+      wakeTimer.unref();
+    }
+  }
+
+  function start(row: RunnableTransfer): void {
+    store.markRunning(row, deps.runId);
+    const options = parseJobOptions(row.options);
+    const task: TransferTask = {
+      kind: row.kind,
+      source: row.source,
+      destination: row.destination,
+      token: row.token,
+      checksum: options.checksum,
+      previousError: row.errorCode,
+    };
+    const controller = new AbortController();
+    const entry: Running = {
+      row: { ...row, attempts: row.attempts + 1 },
+      task,
+      controller,
+      progress: { bytesDone: row.bytesDone, bytesTotal: row.bytesTotal },
+      savedBytes: row.bytesDone,
+      meter: createRateMeter(),
+      settled: Promise.resolve(),
+    };
+    running.set(row.id, entry);
+    perHost.set(row.host, (perHost.get(row.host) ?? 0) + 1);
+    logger.debug('transfer started', { job: row.jobId, transfer: row.idx, attempt: entry.row.attempts });
+    deps.onJobChanged(row.jobId);
+    emitTransfer(row.jobId, row.id, live(entry));
+
+    entry.settled = engine
+      .run(task, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          entry.progress = p;
+          entry.meter.record(p.bytesDone);
+        },
+      })
+      .then(
+        (result) => {
+          store.finishTransfer(row.id, {
+            state: 'succeeded',
+            bytesDone: result.bytesDone,
+            bytesTotal: result.bytesTotal,
+            checksumValue: result.checksum ? `${result.checksum.algorithm}:${result.checksum.value}${result.checksum.verified ? '' : ' (unverified)'}` : undefined,
+          });
+        },
+        (e: unknown) => settleFailure(entry, e),
+      )
+      .catch((e: unknown) => logger.error('recording a transfer outcome failed', { job: row.jobId, transfer: row.idx, error: e }))
+      .finally(() => {
+        running.delete(row.id);
+        const n = (perHost.get(row.host) ?? 1) - 1;
+        if (n > 0) perHost.set(row.host, n);
+        else perHost.delete(row.host);
+        emitTransfer(row.jobId, row.id);
+        if (store.finishJobIfDone(row.jobId)) {
+          logger.info('job finished', { job: row.jobId });
+        }
+        deps.onJobChanged(row.jobId);
+        pump();
+      });
+  }
+
+  async function settleFailure(entry: Running, e: unknown): Promise<void> {
+    const { row, task } = entry;
+    const bytes = { bytesDone: entry.progress.bytesDone, bytesTotal: entry.progress.bytesTotal };
+    if (entry.stopReason === 'shutdown') {
+      store.requeueTransfer(row.id, { notBefore: 0, ...bytes, uncountAttempt: true });
+      return;
+    }
+    if (entry.stopReason === 'cancel') {
+      await engine.discard(task, { wasRunning: true });
+      store.finishTransfer(row.id, { state: 'cancelled', ...bytes });
+      return;
+    }
+    const err = asPetrelError(e);
+    if (err.code === 'INTERNAL') logger.error('transfer crashed', { job: row.jobId, transfer: row.idx, error: e });
+    if (err.transient && row.attempts < config.retry.attempts) {
+      const delay = err.retryAfterMs ?? backoffDelay(config.retry, row.attempts, deps.random);
+      logger.info('transfer will retry', { job: row.jobId, transfer: row.idx, attempt: row.attempts, delayMs: delay, code: err.code, reason: err.message });
+      store.requeueTransfer(row.id, { notBefore: Date.now() + delay, ...bytes, error: toError(err) });
+      return;
+    }
+    logger.info('transfer failed', { job: row.jobId, transfer: row.idx, attempts: row.attempts, code: err.code, reason: err.message });
+    // A transient failure that ran out of attempts keeps its partial file, so `petrel job retry` resumes it.
+    if (!err.transient) await engine.discard(task, { wasRunning: true });
+    const final = err.transient
+      ? new PetrelError(err.code, `${err.message} (gave up after ${row.attempts} attempts)`, { hint: err.hint ?? 'run `petrel job retry <id>` once the storage is back' })
+      : err;
+    store.finishTransfer(row.id, { state: 'failed', ...bytes, error: toError(final) });
+  }
+
+  function live(entry: Running): LiveProgress {
+    return { ...entry.progress, rate: entry.meter.rate() };
+  }
+
+  function flushProgress(): void {
+    const updates = [];
+    for (const [id, entry] of running) {
+      if (entry.progress.bytesDone !== entry.savedBytes) {
+        updates.push({ id, ...entry.progress });
+        entry.savedBytes = entry.progress.bytesDone;
+      }
+    }
+    store.saveProgress(updates);
+  }
+
+  function emitProgress(): void {
+    const byJob = new Map<string, Running[]>();
+    for (const entry of running.values()) {
+      if (!events.has(entry.row.jobId)) continue;
+      const list = byJob.get(entry.row.jobId) ?? [];
+      list.push(entry);
+      byJob.set(entry.row.jobId, list);
+    }
+    for (const [jobId, entries] of byJob) {
+      flushProgress();
+      const totals = store.byteTotals(jobId);
+      const transfers = entries.map((e) => ({ index: e.row.idx, ...live(e) }));
+      emit(jobId, {
+        type: 'progress',
+        progress: { jobId, ...totals, rate: transfers.reduce((s, t) => s + t.rate, 0), transfers },
+      });
+    }
+  }
+
+  async function waitSettled(entries: Running[], timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(entries.map((e) => e.settled)),
+      new Promise((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  return {
+    start(): void {
+      const orphans = store.requeueOrphans(deps.runId);
+      if (orphans) logger.info('re-queued transfers a previous run left running', { count: orphans });
+      flushTimer = setInterval(flushProgress, config.progressFlushMs);
+      progressTimer = setInterval(emitProgress, 500);
+      flushTimer.unref();
+      progressTimer.unref();
+      pump();
+    },
+
+    /** New or re-queued work is in the store. */
+    wake(): void {
+      pump();
+    },
+
+    /** Live byte counts of running transfers, for views. */
+    live(transferId: number): LiveProgress | undefined {
+      const entry = running.get(transferId);
+      return entry ? live(entry) : undefined;
+    },
+
+    liveRate(jobId: string): number {
+      let rate = 0;
+      for (const entry of running.values()) if (entry.row.jobId === jobId) rate += entry.meter.rate();
+      return rate;
+    },
+
+    flushProgress,
+
+    /** Stops a job: queued transfers end at once, running ones are aborted and their leftovers removed. */
+    async cancel(jobId: string): Promise<void> {
+      const res = store.cancelJob(jobId);
+      if (!res) throw new PetrelError('JOB_NOT_FOUND', `no job ${jobId}`, { hint: 'list jobs with `petrel job list`' });
+      const aborted: Running[] = [];
+      for (const id of res.running) {
+        const entry = running.get(id);
+        if (!entry) continue;
+        entry.stopReason = 'cancel';
+        entry.controller.abort(new PetrelError('TRANSFER_CANCELLED', 'cancelled'));
+        aborted.push(entry);
+      }
+      const options = parseJobOptions(res.job.options);
+      for (const t of res.interrupted) {
+        await engine.discard({ kind: res.job.kind, source: t.source, destination: t.destination, token: res.job.token, checksum: options.checksum }, { wasRunning: false });
+      }
+      await waitSettled(aborted, 10_000);
+      if (store.finishJobIfDone(jobId)) logger.info('job cancelled', { job: jobId });
+      deps.onJobChanged(jobId);
+    },
+
+    /** Stop taking work and abort running transfers so that they resume at the next start. */
+    async stop(): Promise<void> {
+      stopping = true;
+      clearTimeout(wakeTimer);
+      clearInterval(flushTimer);
+      clearInterval(progressTimer);
+      const entries = [...running.values()];
+      for (const entry of entries) {
+        entry.stopReason = 'shutdown';
+        entry.controller.abort(new PetrelError('TRANSFER_INTERRUPTED', 'the agent is stopping'));
+      }
+      await waitSettled(entries, 10_000);
+      flushProgress();
+      await engine.close();
+    },
+
+    runningCount(): number {
+      return running.size;
+    },
+  };
+}
+
+export type Scheduler = ReturnType<typeof createScheduler>;

@@ -1,0 +1,63 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['get', 'put', 'copy', 'prestage'] }).notNull(),
+    state: text('state', { enum: ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] }).notNull(),
+    createdAt: integer('created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+    /** The job's explicit bearer token. Plaintext in the 0600 database until the wallet seals it. */
+    token: text('token'),
+    /** JSON of JobOptions (checksum algorithm, overwrite, ...). */
+    options: text('options').notNull().default('{}'),
+    transferCount: integer('transfer_count').notNull(),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    errorHint: text('error_hint'),
+    waitingReason: text('waiting_reason'),
+    waitingHint: text('waiting_hint'),
+  },
+  (t) => [index('jobs_state_created').on(t.state, t.createdAt), index('jobs_created').on(t.createdAt)],
+);
+
+export const transfers = sqliteTable(
+  'transfers',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    idx: integer('idx').notNull(),
+    source: text('source').notNull(),
+    destination: text('destination').notNull(),
+    /** scheme://host:port the per-host limit counts against. */
+    host: text('host').notNull(),
+    state: text('state', { enum: ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] }).notNull(),
+    bytesDone: integer('bytes_done').notNull().default(0),
+    bytesTotal: integer('bytes_total'),
+    attempts: integer('attempts').notNull().default(0),
+    /** Epoch ms before which a queued transfer must not start (retry backoff). */
+    notBefore: integer('not_before').notNull().default(0),
+    checksumValue: text('checksum_value'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    errorHint: text('error_hint'),
+    waitingReason: text('waiting_reason'),
+    waitingHint: text('waiting_hint'),
+    /** The agent run that started it: rows left running by a crashed run are found by this. */
+    runId: text('run_id'),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [
+    uniqueIndex('transfers_job_idx').on(t.jobId, t.idx),
+    index('transfers_job_state').on(t.jobId, t.state),
+    index('transfers_queue').on(t.state, t.id),
+  ],
+);
+
+export type JobRow = typeof jobs.$inferSelect;
+export type TransferRow = typeof transfers.$inferSelect;

@@ -1,0 +1,120 @@
+import type { JobDetail, JobDetailQuery, JobList, JobView, ListJobsQuery, SubmitJob } from '../api/schemas.js';
+import { ListJobsQuery as ListJobsQuerySchema, JobDetailQuery as JobDetailQuerySchema } from '../api/schemas.js';
+import type { AgentConfig } from '../config.js';
+import { PetrelError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TransferEngine } from '../transfer/task.js';
+import { openDatabase, type OpenDatabase } from './database.js';
+import { createJobEvents, type JobListener } from './events.js';
+import { createScheduler } from './scheduler.js';
+import { createJobStore } from './store.js';
+import { prepareTransfers } from './validate.js';
+import { jobView, transferView } from './views.js';
+
+export interface JobServiceDeps {
+  /** A file path, or `:memory:` for a private queue (in-process transfers). */
+  database: string;
+  engine: TransferEngine;
+  config: AgentConfig;
+  logger: Logger;
+  runId: string;
+}
+
+function notFound(id: string): PetrelError {
+  return new PetrelError('JOB_NOT_FOUND', `no job ${id}`, { hint: 'list jobs with `petrel job list`' });
+}
+
+/** The job queue as the socket API sees it: submit, look, cancel, retry, follow. */
+export function createJobService(deps: JobServiceDeps) {
+  const database: OpenDatabase = openDatabase(deps.database);
+  const store = createJobStore(database.db);
+  const events = createJobEvents();
+
+  const view = (id: string): JobView => {
+    const row = store.getJob(id);
+    if (!row) throw notFound(id);
+    if (row.state === 'running') scheduler.flushProgress();
+    return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id));
+  };
+
+  const scheduler = createScheduler({
+    store,
+    engine: deps.engine,
+    events,
+    config: deps.config,
+    logger: deps.logger,
+    runId: deps.runId,
+    transferView,
+    onJobChanged(jobId) {
+      if (events.has(jobId)) events.emit(jobId, { type: 'job', job: view(jobId) });
+    },
+  });
+
+  return {
+    start(): void {
+      scheduler.start();
+    },
+
+    submit(req: SubmitJob): JobView {
+      const transfers = prepareTransfers(req.kind, req.transfers);
+      const row = store.createJob({ kind: req.kind, transfers, token: req.token, options: { checksum: req.checksum } });
+      deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: transfers.length });
+      scheduler.wake();
+      return view(row.id);
+    },
+
+    view,
+
+    list(query: ListJobsQuery): JobList {
+      const q = ListJobsQuerySchema.parse(query);
+      const page = store.listJobs(q);
+      return { jobs: page.rows.map((r) => view(r.id)), ...(page.next ? { next: page.next } : {}) };
+    },
+
+    detail(id: string, query: JobDetailQuery = {}): JobDetail {
+      const q = JobDetailQuerySchema.parse(query);
+      const job = view(id);
+      const afterIndex = q.transferCursor === undefined ? undefined : Number(q.transferCursor);
+      if (afterIndex !== undefined && !Number.isInteger(afterIndex)) throw new PetrelError('API_BAD_REQUEST', 'transferCursor must be the value of a previous nextTransfers');
+      const page = store.listTransfers(id, { state: q.transferState, limit: q.transferLimit, afterIndex });
+      return {
+        ...job,
+        transfers: page.rows.map((r) => transferView(r, scheduler.live(r.id))),
+        ...(page.nextIndex !== undefined ? { nextTransfers: String(page.nextIndex) } : {}),
+      };
+    },
+
+    async cancel(id: string): Promise<JobView> {
+      await scheduler.cancel(id);
+      return view(id);
+    },
+
+    retry(id: string): JobView {
+      const row = store.getJob(id);
+      if (!row) throw notFound(id);
+      if (row.finishedAt === null) {
+        throw new PetrelError('JOB_NOT_FINISHED', `job ${id} is still ${row.state}`, { hint: `wait for it with \`petrel job wait ${id}\`, or cancel it first` });
+      }
+      const n = store.retryJob(id);
+      if (n === 0) throw new PetrelError('JOB_NOT_FINISHED', `job ${id} has no failed or cancelled transfers to retry`);
+      deps.logger.info('job re-queued', { job: id, transfers: n });
+      scheduler.wake();
+      return view(id);
+    },
+
+    /** Follows a job: the current view now, then every event until the listener is removed. */
+    subscribe(id: string, listener: JobListener): { current: JobView; unsubscribe: () => void } {
+      const current = view(id);
+      return { current, unsubscribe: events.subscribe(id, listener) };
+    },
+
+    queueCounts: () => store.queueCounts(),
+
+    async stop(): Promise<void> {
+      await scheduler.stop();
+      database.close();
+    },
+  };
+}
+
+export type JobService = ReturnType<typeof createJobService>;

@@ -1,0 +1,43 @@
+import type { JobKind, TransferSpec } from '../api/schemas.js';
+import { PetrelError } from '../errors.js';
+import { hostKey, isAbsoluteLocal, parseLocation, type Location } from '../transfer/location.js';
+import type { NewTransfer } from './store.js';
+
+const SIDES: Record<'get' | 'put', { source: Location['kind']; destination: Location['kind'] }> = {
+  get: { source: 'remote', destination: 'local' },
+  put: { source: 'local', destination: 'remote' },
+};
+
+function bad(index: number, message: string, hint?: string): PetrelError {
+  return new PetrelError('API_BAD_REQUEST', `transfer ${index}: ${message}`, { hint });
+}
+
+/** Checks each transfer's source and destination fit the job kind; local paths must be absolute. */
+export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[]): NewTransfer[] {
+  if (kind !== 'get' && kind !== 'put') {
+    throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
+  }
+  const sides = SIDES[kind];
+  return specs.map((spec, i) => {
+    let source: Location;
+    let destination: Location;
+    try {
+      source = parseLocation(spec.source, '/');
+      destination = parseLocation(spec.destination, '/');
+    } catch (e) {
+      throw bad(i, (e as Error).message, (e as PetrelError).hint);
+    }
+    for (const [side, loc] of [['source', source], ['destination', destination]] as const) {
+      if (loc.kind !== sides[side]) {
+        throw bad(i, `a ${kind} job needs a ${sides[side] === 'remote' ? 'URL' : 'local path'} as ${side}, not ${spec[side]}`);
+      }
+      if (loc.kind === 'local' && !isAbsoluteLocal({ kind: 'local', path: spec[side] })) {
+        throw bad(i, `the local path ${spec[side]} must be absolute`);
+      }
+    }
+    const remote = source.kind === 'remote' ? source : destination;
+    if (remote.kind !== 'remote') throw bad(i, 'no URL in the transfer');
+    const text = (l: Location) => (l.kind === 'local' ? l.path : l.url.href);
+    return { source: text(source), destination: text(destination), host: hostKey(remote.url) };
+  });
+}

@@ -1,0 +1,55 @@
+import type { ChecksumChoice, Counts, JobView, TransferView } from '../api/schemas.js';
+import type { LiveProgress } from './scheduler.js';
+import type { JobRow, TransferRow } from './schema.js';
+import type { ByteTotals } from './store.js';
+import { parseJobOptions } from './store.js';
+
+const iso = (ms: number | null | undefined): string | undefined => (ms === null || ms === undefined ? undefined : new Date(ms).toISOString());
+
+function errorOf(code: string | null, message: string | null, hint: string | null) {
+  return code ? { error: { code, message: message ?? code, ...(hint ? { hint } : {}) } } : {};
+}
+
+function waitingOf(reason: string | null, hint: string | null) {
+  return reason ? { waiting: { reason, ...(hint ? { hint } : {}) } } : {};
+}
+
+export function transferView(row: TransferRow, live?: LiveProgress): TransferView {
+  const [algorithm, value] = row.checksumValue ? [row.checksumValue.slice(0, row.checksumValue.indexOf(':')), row.checksumValue.slice(row.checksumValue.indexOf(':') + 1)] : [];
+  return {
+    index: row.idx,
+    source: row.source,
+    destination: row.destination,
+    state: row.state,
+    bytesDone: live?.bytesDone ?? row.bytesDone,
+    bytesTotal: live?.bytesTotal ?? row.bytesTotal,
+    rate: live?.rate ?? 0,
+    attempts: row.attempts,
+    ...(row.state === 'queued' && row.notBefore > Date.now() ? { nextAttemptAt: iso(row.notBefore) } : {}),
+    ...(algorithm && value ? { checksum: { algorithm, value } } : {}),
+    // A queued or running transfer may carry the error of its previous attempt: shown as such.
+    ...errorOf(row.errorCode, row.errorMessage, row.errorHint),
+    ...waitingOf(row.waitingReason, row.waitingHint),
+    ...(row.startedAt ? { startedAt: iso(row.startedAt) } : {}),
+    ...(row.finishedAt ? { finishedAt: iso(row.finishedAt) } : {}),
+  };
+}
+
+export function jobView(row: JobRow, counts: Counts, bytes: ByteTotals, rate: number): JobView {
+  const checksum: ChecksumChoice = parseJobOptions(row.options).checksum;
+  return {
+    id: row.id,
+    kind: row.kind,
+    state: row.state,
+    checksum,
+    createdAt: iso(row.createdAt) ?? '',
+    ...(row.startedAt ? { startedAt: iso(row.startedAt) } : {}),
+    ...(row.finishedAt ? { finishedAt: iso(row.finishedAt) } : {}),
+    counts,
+    bytesDone: bytes.bytesDone,
+    bytesTotal: bytes.bytesTotal,
+    rate,
+    ...errorOf(row.errorCode, row.errorMessage, row.errorHint),
+    ...waitingOf(row.waitingReason, row.waitingHint),
+  };
+}

@@ -1,0 +1,128 @@
+import { mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { PetrelError } from '../errors.js';
+import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
+import { serverDigest, wantDigestHeader } from './digest.js';
+import { httpError, localError, networkError } from './errors.js';
+import { bodyText, header, send, type HttpClient, type HttpResponse } from './http.js';
+import { commitFile, fileSize, hashPrefix, removeFile } from './local-file.js';
+import { verifyChecksum } from './verify.js';
+import { createTap } from './stream-tap.js';
+import { partPath, type TransferContext, type TransferResult, type TransferTask } from './task.js';
+
+function contentLength(res: HttpResponse): number | null {
+  const v = header(res.headers, 'content-length');
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+/** `bytes 100-199/1000` → 100 */
+function rangeStart(res: HttpResponse): number | undefined {
+  const m = /^bytes\s+(\d+)-\d+\/(\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+async function refuse(op: string, url: URL, res: HttpResponse): Promise<never> {
+  throw httpError(op, url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
+}
+
+interface Plan {
+  offset: number;
+  total: number | null;
+  expected?: string | undefined;
+}
+
+/** What a resumed download still needs: HEAD tells the size and digest, the part file what we have. */
+async function planResume(client: HttpClient, url: URL, task: TransferTask, algo: ChecksumAlgorithm | undefined, have: number, signal: AbortSignal): Promise<Plan> {
+  const head = await send(client, { method: 'HEAD', url, token: task.token, headers: algo ? { 'Want-Digest': wantDigestHeader(algo) } : {}, signal });
+  await head.body.dump().catch(() => undefined);
+  if (head.status !== 200) return refuse('HEAD', url, head);
+  const total = contentLength(head);
+  const expected = algo ? serverDigest(head.headers.digest, algo) : undefined;
+  if (total === null || have > total) return { offset: 0, total, expected };
+  return { offset: have, total, expected };
+}
+
+/**
+ * Downloads into `<dest>.petrel-part` beside the destination (resuming it with a closed Range,
+ * since XRootD 5.5 mishandles open-ended ones), checks the checksum computed while streaming,
+ * fsyncs and renames: a partial file never appears at the destination path.
+ */
+export async function download(client: HttpClient, task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
+  const url = new URL(task.source);
+  const dest = task.destination;
+  const part = partPath(dest);
+  const algo = task.checksum === 'none' ? undefined : task.checksum;
+  const wantDigest: Record<string, string> = algo ? { 'Want-Digest': wantDigestHeader(algo) } : {};
+  await mkdir(dirname(dest), { recursive: true }).catch((e: unknown) => {
+    throw localError(e, dirname(dest), 'creating');
+  });
+
+  const have = await fileSize(part);
+  let plan: Plan = have > 0 ? await planResume(client, url, task, algo, have, ctx.signal) : { offset: 0, total: null };
+  const sum: Checksummer | undefined = algo ? createChecksummer(algo) : undefined;
+
+  let res: HttpResponse | undefined;
+  if (plan.offset > 0 && plan.total !== null && plan.offset < plan.total) {
+    res = await send(client, { method: 'GET', url, token: task.token, headers: { ...wantDigest, Range: `bytes=${plan.offset}-${plan.total - 1}` }, signal: ctx.signal });
+    if (res.status !== 206 || rangeStart(res) !== plan.offset) {
+      if (res.status !== 200) {
+        if (res.status !== 206) return refuse('GET', url, res);
+        await res.body.dump().catch(() => undefined);
+        res = undefined;
+      }
+      plan = { ...plan, offset: 0 }; // the server sent everything (or nonsense): start over
+    }
+  } else if (plan.offset === 0 || plan.total === null) {
+    plan = { offset: 0, total: null };
+  }
+  if (plan.offset === 0 && !res) {
+    res = await send(client, { method: 'GET', url, token: task.token, headers: wantDigest, signal: ctx.signal });
+    if (res.status !== 200) return refuse('GET', url, res);
+  }
+  if (plan.offset === 0 && res) {
+    plan = { offset: 0, total: contentLength(res), expected: algo ? serverDigest(res.headers.digest, algo) : undefined };
+  }
+
+  if (plan.offset > 0 && sum) {
+    await hashPrefix(part, plan.offset, sum, ctx.signal).catch((e: unknown) => {
+      throw localError(e, part, 'reading');
+    });
+  }
+
+  let done = plan.offset;
+  const total = plan.total;
+  ctx.onProgress({ bytesDone: done, bytesTotal: total });
+  if (res) {
+    const fh = await open(part, plan.offset > 0 ? 'r+' : 'w').catch((e: unknown) => {
+      throw localError(e, part, 'creating');
+    });
+    let localFailure: unknown;
+    try {
+      const out = fh.createWriteStream({ start: plan.offset, autoClose: false, highWaterMark: 1 << 20 });
+      out.on('error', (e) => (localFailure ??= e));
+      const tap = createTap(sum, (n) => {
+        done += n;
+        ctx.onProgress({ bytesDone: done, bytesTotal: total });
+      });
+      await pipeline(res.body, tap, out);
+      await fh.sync();
+    } catch (e) {
+      if (localFailure) throw localError(localFailure, part, 'writing');
+      throw networkError(e, url);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+  if (total !== null && done !== total) {
+    throw new PetrelError('TRANSFER_CONNECTION', `GET ${url.href}: the connection ended after ${done} of ${total} bytes`, { transient: true });
+  }
+
+  const checksum = sum && algo ? await verifyChecksum(task, algo, sum.digest(), plan.expected, () => removeFile(part)) : undefined;
+  await commitFile(part, dest).catch((e: unknown) => {
+    throw localError(e, dest, 'renaming into');
+  });
+  return { bytesDone: done, bytesTotal: total ?? done, ...(checksum ? { checksum } : {}) };
+}
+

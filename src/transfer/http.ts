@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+import { PetrelError } from '../errors.js';
+import { networkError } from './errors.js';
+
+export interface HttpClientOptions {
+  /** Extra CA certificates (PEM file) trusted beside the system's: PETREL_CA_FILE. */
+  caFile?: string | undefined;
+  connectTimeoutMs?: number;
+  /** No byte from the server for this long fails the request. */
+  idleTimeoutMs?: number;
+}
+
+export type HttpClient = Agent;
+
+const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+function trustedCAs(caFile: string | undefined): string[] {
+  const cas = existsSync(SYSTEM_BUNDLE) ? [readFileSync(SYSTEM_BUNDLE, 'utf8')] : [...rootCertificates];
+  if (caFile) {
+    try {
+      cas.push(readFileSync(caFile, 'utf8'));
+    } catch (e) {
+      throw new PetrelError('USAGE', `cannot read the CA file ${caFile}: ${(e as Error).message}`, {
+        hint: 'point PETREL_CA_FILE at a readable PEM file',
+        cause: e,
+      });
+    }
+  }
+  return cas;
+}
+
+/** One pooled keep-alive client for all storages: connections are reused across transfers. */
+export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
+  const idle = opts.idleTimeoutMs ?? 120_000;
+  return new Agent({
+    connect: { ca: trustedCAs(opts.caFile), timeout: opts.connectTimeoutMs ?? 30_000 },
+    headersTimeout: idle,
+    bodyTimeout: idle,
+    keepAliveTimeout: 30_000,
+    connections: 64,
+  });
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'COPY';
+  url: URL;
+  /** Header names are sent exactly as written (XRootD matches them case-sensitively). */
+  headers?: Record<string, string>;
+  /** Sent as `Authorization: Bearer`, only to the scheme+host+port of `url`. */
+  token?: string | null | undefined;
+  /** A fresh body for every hop, since a stream cannot be sent twice. */
+  body?: (() => Readable | Buffer) | undefined;
+  signal?: AbortSignal | undefined;
+  maxRedirects?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Dispatcher.ResponseData['body'];
+  /** The URL that answered, after redirects. */
+  url: URL;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Sends a request, following redirects by hand so the bearer token goes only to the origin it
+ * was meant for: a redirect to another scheme, host or port drops `Authorization`.
+ */
+export async function send(client: HttpClient, req: HttpRequest): Promise<HttpResponse> {
+  const tokenOrigin = req.url.origin;
+  let url = req.url;
+  for (let hop = 0; ; hop++) {
+    const headers: Record<string, string> = { ...req.headers };
+    if (req.token && url.origin === tokenOrigin) headers.Authorization = `Bearer ${req.token}`;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await client.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: req.method,
+        headers,
+        body: req.body?.() ?? null,
+        signal: req.signal,
+      });
+    } catch (e) {
+      throw networkError(e, url);
+    }
+    const location = res.headers.location;
+    if (!REDIRECTS.has(res.statusCode) || typeof location !== 'string') {
+      return { status: res.statusCode, headers: res.headers, body: res.body, url };
+    }
+    await res.body.dump().catch(() => undefined);
+    if (hop >= (req.maxRedirects ?? 10)) {
+      throw new PetrelError('TRANSFER_PROTOCOL', `too many redirects from ${req.url.href}`, { hint: 'the storage redirects in a loop: tell its operators' });
+    }
+    url = new URL(location, url);
+  }
+}
+
+/** The first value of a response header. */
+export function header(headers: HttpResponse['headers'], name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reads at most `max` bytes of a response body as text (servers' error messages). */
+export async function bodyText(body: HttpResponse['body'], max = 4096): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      if (text.length < max) text += Buffer.from(chunk as Uint8Array).toString('utf8');
+    }
+  } catch {
+    // a broken body still leaves what arrived
+  }
+  return text.slice(0, max).trim();
+}

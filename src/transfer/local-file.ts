@@ -1,0 +1,34 @@
+import { createReadStream } from 'node:fs';
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Checksummer } from './checksum.js';
+
+export async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+export async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
+/** Feeds the first `length` bytes of a file to a checksum (the part a resumed download already has). */
+export async function hashPrefix(path: string, length: number, sum: Checksummer, signal: AbortSignal): Promise<void> {
+  if (length === 0) return;
+  const rs = createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1 << 20, signal });
+  for await (const chunk of rs) sum.update(chunk as Buffer);
+}
+
+/** Rename into place and make the rename itself durable. */
+export async function commitFile(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  const dir = await open(dirname(to), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

@@ -1,0 +1,61 @@
+import { basename, isAbsolute, join, resolve } from 'node:path';
+import { PetrelError } from '../errors.js';
+
+export type Location = { kind: 'remote'; url: URL } | { kind: 'local'; path: string };
+
+const SCHEMES: Record<string, string> = { 'https:': 'https:', 'http:': 'http:', 'davs:': 'https:', 'dav:': 'http:' };
+
+/** A URL (https, http, davs, dav: the WebDAV ones as their HTTP twins) or a local path. */
+export function parseLocation(text: string, cwd = process.cwd()): Location {
+  const m = /^([a-z][a-z0-9+.-]*):/i.exec(text);
+  if (m && m[1] && m[1].length > 1) {
+    const scheme = `${m[1].toLowerCase()}:`;
+    if (scheme === 'file:') return { kind: 'local', path: new URL(text).pathname };
+    const http = SCHEMES[scheme];
+    if (!http) {
+      throw new PetrelError('USAGE', `unsupported URL scheme "${m[1]}" in ${text}`, { hint: 'use https://, http://, davs://, dav:// or a local path' });
+    }
+    let url: URL;
+    try {
+      url = new URL(`${http}${text.slice(m[0].length)}`);
+    } catch {
+      throw new PetrelError('USAGE', `not a valid URL: ${text}`);
+    }
+    if (!url.hostname) throw new PetrelError('USAGE', `the URL ${text} names no host`);
+    return { kind: 'remote', url };
+  }
+  return { kind: 'local', path: resolve(cwd, text) };
+}
+
+/** What the per-host limit counts against: scheme://host:port. */
+export function hostKey(url: URL): string {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `${url.protocol}//${url.hostname}:${port}`;
+}
+
+export function locationName(loc: Location): string {
+  const name = loc.kind === 'local' ? basename(loc.path) : decodeURIComponent(basename(loc.url.pathname));
+  if (!name || name === '/' || name === '.' || name === '..') {
+    throw new PetrelError('USAGE', `cannot tell a file name from ${loc.kind === 'local' ? loc.path : loc.url.href}`, {
+      hint: 'name the source file itself, not a directory',
+    });
+  }
+  return name;
+}
+
+export function locationText(loc: Location): string {
+  return loc.kind === 'local' ? loc.path : loc.url.href;
+}
+
+/** The destination for one source when `dest` is a directory: the source's file name inside it. */
+export function intoDirectory(dest: Location, source: Location): Location {
+  const name = locationName(source);
+  if (dest.kind === 'local') return { kind: 'local', path: join(dest.path, name) };
+  const url = new URL(dest.url.href);
+  url.pathname = `${url.pathname.replace(/\/*$/, '')}/${encodeURIComponent(name)}`;
+  return { kind: 'remote', url };
+}
+
+export function isAbsoluteLocal(loc: Location): boolean {
+  return loc.kind === 'local' && isAbsolute(loc.path);
+}

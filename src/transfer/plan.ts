@@ -1,0 +1,80 @@
+import { statSync } from 'node:fs';
+import type { TransferSpec } from '../api/schemas.js';
+import { PetrelError } from '../errors.js';
+import { intoDirectory, locationText, parseLocation, type Location } from './location.js';
+
+export type Direction = 'get' | 'put';
+
+export interface PairInput {
+  source: string;
+  /** Missing: the command line's destination, taken as a directory. */
+  destination?: string | undefined;
+}
+
+const NEEDS: Record<Direction, { source: Location['kind']; destination: Location['kind']; verb: string }> = {
+  get: { source: 'remote', destination: 'local', verb: 'downloads a URL to a local path' },
+  put: { source: 'local', destination: 'remote', verb: 'uploads a local file to a URL' },
+};
+
+function isLocalDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function check(kind: Direction, side: 'source' | 'destination', loc: Location, text: string): void {
+  const need = NEEDS[kind];
+  if (loc.kind !== need[side]) {
+    throw new PetrelError('USAGE', `\`petrel ${kind}\` ${need.verb}: ${text} cannot be its ${side}`, {
+      hint: kind === 'get' ? 'to upload, use `petrel put`' : 'to download, use `petrel get`',
+    });
+  }
+  if (kind === 'put' && side === 'source' && loc.kind === 'local') {
+    let isFile = false;
+    try {
+      isFile = statSync(loc.path).isFile();
+    } catch {
+      throw new PetrelError('USAGE', `${loc.path} does not exist`, { hint: 'check the path of the file to upload' });
+    }
+    if (!isFile) throw new PetrelError('USAGE', `${loc.path} is not a regular file`, { hint: 'name files, not directories' });
+  }
+}
+
+/**
+ * Turns command-line sources and destinations into exact source → destination pairs: a
+ * destination that is a directory (exists as one, ends in `/`, or receives several sources)
+ * gets each source's file name.
+ */
+export function planTransfers(kind: Direction, pairs: readonly PairInput[], defaultDestination?: string, cwd = process.cwd()): TransferSpec[] {
+  const defaultCount = pairs.filter((p) => p.destination === undefined).length;
+  return pairs.map((p) => {
+    const destText = p.destination ?? defaultDestination;
+    if (destText === undefined) throw new PetrelError('USAGE', `no destination for ${p.source}`, { hint: 'give a destination on the command line or on the line' });
+    const source = parseLocation(p.source, cwd);
+    let destination = parseLocation(destText, cwd);
+    check(kind, 'source', source, p.source);
+    check(kind, 'destination', destination, destText);
+    const isDir =
+      destText.endsWith('/') ||
+      (p.destination === undefined && defaultCount > 1) ||
+      (destination.kind === 'local' && isLocalDir(destination.path));
+    if (isDir) destination = intoDirectory(destination, source);
+    return { source: locationText(source), destination: locationText(destination) };
+  });
+}
+
+/** `SRC [DEST]` a line; blank lines and `#` comments skipped. */
+export function parsePairList(text: string, file: string): PairInput[] {
+  const pairs: PairInput[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const parts = line.split(/\s+/);
+    if (parts.length > 2) throw new PetrelError('USAGE', `${file}:${i + 1}: expected "SRC [DEST]", found ${parts.length} fields`, { hint: 'percent-encode spaces in URLs' });
+    pairs.push({ source: parts[0] as string, destination: parts[1] });
+  });
+  if (!pairs.length) throw new PetrelError('USAGE', `${file} lists no transfers`);
+  return pairs;
+}

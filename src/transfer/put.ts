@@ -1,0 +1,83 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { PetrelError } from '../errors.js';
+import { createChecksummer, type Checksummer } from './checksum.js';
+import { serverDigest, wantDigestHeader } from './digest.js';
+import { httpError, localError } from './errors.js';
+import { bodyText, header, send, type HttpClient } from './http.js';
+import { createTap } from './stream-tap.js';
+import type { TransferContext, TransferResult, TransferTask } from './task.js';
+import { verifyChecksum } from './verify.js';
+
+/** Deletes a remote file; best effort (a token that may create need not be allowed to delete). */
+export async function deleteRemote(client: HttpClient, url: URL, token: string | null): Promise<void> {
+  try {
+    const res = await send(client, { method: 'DELETE', url, token, signal: AbortSignal.timeout(10_000) });
+    await res.body.dump();
+  } catch {
+    // nothing more to do
+  }
+}
+
+/** Uploads a local file with Content-Length, checksummed as it streams, then compares with the server's digest. */
+export async function upload(client: HttpClient, task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
+  const src = task.source;
+  const url = new URL(task.destination);
+  const algo = task.checksum === 'none' ? undefined : task.checksum;
+  const size = await stat(src).then(
+    (s) => {
+      if (!s.isFile()) throw new PetrelError('TRANSFER_SOURCE_MISSING', `${src} is not a regular file`, { hint: 'name a file, not a directory' });
+      return s.size;
+    },
+    (e: unknown) => {
+      throw localError(e, src, 'reading');
+    },
+  );
+
+  let sum: Checksummer | undefined;
+  let sent = 0;
+  let localFailure: unknown;
+  ctx.onProgress({ bytesDone: 0, bytesTotal: size });
+  const body = () => {
+    sum = algo ? createChecksummer(algo) : undefined;
+    sent = 0;
+    const rs = createReadStream(src, { highWaterMark: 1 << 20 });
+    const tap = createTap(sum, (n) => {
+      sent += n;
+      ctx.onProgress({ bytesDone: sent, bytesTotal: size });
+    });
+    rs.on('error', (e) => {
+      localFailure ??= e;
+      tap.destroy(e);
+    });
+    return rs.pipe(tap);
+  };
+  let res;
+  try {
+    res = await send(client, { method: 'PUT', url, token: task.token, headers: { 'Content-Length': String(size) }, body, signal: ctx.signal });
+  } catch (e) {
+    if (localFailure) throw localError(localFailure, src, 'reading');
+    throw e;
+  }
+  if (res.status < 200 || res.status > 299) {
+    throw httpError('PUT', url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
+  }
+  await res.body.dump().catch(() => undefined);
+  if (sent !== size) {
+    throw new PetrelError('TRANSFER_LOCAL_IO', `${src} changed size while it was uploaded (${sent} of ${size} bytes)`, { hint: 'upload it again once it is complete' });
+  }
+  if (!algo || !sum) return { bytesDone: sent, bytesTotal: size };
+
+  const remote = await remoteDigest(client, url, task.token, algo, ctx.signal);
+  const checksum = await verifyChecksum(task, algo, sum.digest(), remote, () => deleteRemote(client, url, task.token));
+  return { bytesDone: sent, bytesTotal: size, checksum };
+}
+
+/** The server's digest of a file, or undefined when it will not say (e.g. a token that may write but not read). */
+async function remoteDigest(client: HttpClient, url: URL, token: string | null, algo: NonNullable<TransferTask['checksum']> & string, signal: AbortSignal): Promise<string | undefined> {
+  if (algo === 'none') return undefined;
+  const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal });
+  await head.body.dump().catch(() => undefined);
+  if (head.status !== 200) return undefined;
+  return serverDigest(head.headers.digest, algo);
+}

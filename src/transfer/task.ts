@@ -1,0 +1,37 @@
+import type { ChecksumChoice, JobKind } from '../api/schemas.js';
+
+export interface TransferTask {
+  kind: JobKind;
+  source: string;
+  destination: string;
+  /** The job's bearer token, if it has one. */
+  token: string | null;
+  checksum: ChecksumChoice;
+  /** The code of the previous attempt's failure: a second checksum mismatch is final. */
+  previousError?: string | null;
+}
+
+export interface TransferProgress {
+  bytesDone: number;
+  bytesTotal: number | null;
+}
+
+export interface TransferContext {
+  signal: AbortSignal;
+  onProgress(p: TransferProgress): void;
+}
+
+export interface TransferResult extends TransferProgress {
+  /** The checksum computed while streaming; `verified` when the server's matched it. */
+  checksum?: { algorithm: string; value: string; verified: boolean };
+}
+
+export interface TransferEngine {
+  run(task: TransferTask, ctx: TransferContext): Promise<TransferResult>;
+  /** Removes what a cancelled or failed transfer left behind (partial files). Never throws. */
+  discard(task: TransferTask, opts: { wasRunning: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const PART_SUFFIX = '.petrel-part';
+export const partPath = (destination: string): string => destination + PART_SUFFIX;
