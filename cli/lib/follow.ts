@@ -49,7 +49,7 @@ export async function reportOutcome(src: JobSource, job: JobView, json: boolean)
     print(`job ${job.id} failed: ${counts.succeeded} of ${counts.total} transfers succeeded, ${counts.failed} failed`);
     for (const t of failed?.transfers ?? []) {
       print(`  ${t.source} → ${t.destination}`);
-      print(`    ${t.error?.message ?? 'failed'}${t.attempts > 1 ? ` (after ${t.attempts} attempts)` : ''}`);
+      print(`    ${t.error?.message ?? 'failed'}`);
       if (t.error?.hint) print(`    hint: ${t.error.hint}`);
     }
     if (counts.failed > SHOW_FAILED) print(`  … and ${counts.failed - SHOW_FAILED} more: \`petrel job status ${job.id} --json\``);

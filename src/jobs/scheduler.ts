@@ -90,8 +90,8 @@ export function createScheduler(deps: SchedulerDeps) {
     }
     const due = store.nextDueAt();
     if (due !== undefined && running.size < config.concurrency) {
+      // Not unref'd: an in-process run waiting out a retry backoff must stay alive.
       wakeTimer = setTimeout(pump, Math.max(10, due - Date.now()));
-      wakeTimer.unref();
     }
   }
 

@@ -1,4 +1,5 @@
-import { mkdir, open } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PetrelError } from '../errors.js';
@@ -6,7 +7,7 @@ import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './c
 import { serverDigest, wantDigestHeader } from './digest.js';
 import { httpError, localError, networkError } from './errors.js';
 import { bodyText, header, send, type HttpClient, type HttpResponse } from './http.js';
-import { commitFile, fileSize, hashPrefix, removeFile } from './local-file.js';
+import { commitFile, fileSize, hashPrefix, removeFile, syncFile } from './local-file.js';
 import { verifyChecksum } from './verify.js';
 import { createTap } from './stream-tap.js';
 import { partPath, type TransferContext, type TransferResult, type TransferTask } from './task.js';
@@ -27,6 +28,24 @@ async function refuse(op: string, url: URL, res: HttpResponse): Promise<never> {
   throw httpError(op, url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
 }
 
+/**
+ * XRootD 5.5 answers a request with `Want-Digest` for a missing file with 500 "failed to
+ * calculate checksum" instead of 404: a HEAD without it tells the real, often permanent, reason.
+ */
+async function refuseGet(client: HttpClient, url: URL, task: TransferTask, res: HttpResponse, askedDigest: boolean, signal: AbortSignal): Promise<never> {
+  if (askedDigest && res.status >= 500) {
+    const said = await bodyText(res.body);
+    const probe = await send(client, { method: 'HEAD', url, token: task.token, signal });
+    await probe.body.dump().catch(() => undefined);
+    if (probe.status >= 400 && probe.status < 500) {
+      const reason = probe.status === 404 ? 'no such file or directory' : probe.status === 403 ? 'permission denied' : 'refused';
+      throw httpError('GET', url, probe.status, `${reason} (asked for a checksum, the server said ${res.status} ${said})`);
+    }
+    throw httpError('GET', url, res.status, said, header(res.headers, 'retry-after'));
+  }
+  return refuse('GET', url, res);
+}
+
 interface Plan {
   offset: number;
   total: number | null;
@@ -37,7 +56,10 @@ interface Plan {
 async function planResume(client: HttpClient, url: URL, task: TransferTask, algo: ChecksumAlgorithm | undefined, have: number, signal: AbortSignal): Promise<Plan> {
   const head = await send(client, { method: 'HEAD', url, token: task.token, headers: algo ? { 'Want-Digest': wantDigestHeader(algo) } : {}, signal });
   await head.body.dump().catch(() => undefined);
-  if (head.status !== 200) return refuse('HEAD', url, head);
+  if (head.status !== 200) {
+    if (algo && head.status >= 500) return planResume(client, url, task, undefined, have, signal);
+    return refuse('HEAD', url, head);
+  }
   const total = contentLength(head);
   const expected = algo ? serverDigest(head.headers.digest, algo) : undefined;
   if (total === null || have > total) return { offset: 0, total, expected };
@@ -68,7 +90,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
     res = await send(client, { method: 'GET', url, token: task.token, headers: { ...wantDigest, Range: `bytes=${plan.offset}-${plan.total - 1}` }, signal: ctx.signal });
     if (res.status !== 206 || rangeStart(res) !== plan.offset) {
       if (res.status !== 200) {
-        if (res.status !== 206) return refuse('GET', url, res);
+        if (res.status !== 206) return refuseGet(client, url, task, res, Boolean(algo), ctx.signal);
         await res.body.dump().catch(() => undefined);
         res = undefined;
       }
@@ -79,7 +101,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
   }
   if (plan.offset === 0 && !res) {
     res = await send(client, { method: 'GET', url, token: task.token, headers: wantDigest, signal: ctx.signal });
-    if (res.status !== 200) return refuse('GET', url, res);
+    if (res.status !== 200) return refuseGet(client, url, task, res, Boolean(algo), ctx.signal);
   }
   if (plan.offset === 0 && res) {
     plan = { offset: 0, total: contentLength(res), expected: algo ? serverDigest(res.headers.digest, algo) : undefined };
@@ -95,25 +117,22 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
   const total = plan.total;
   ctx.onProgress({ bytesDone: done, bytesTotal: total });
   if (res) {
-    const fh = await open(part, plan.offset > 0 ? 'r+' : 'w').catch((e: unknown) => {
-      throw localError(e, part, 'creating');
-    });
     let localFailure: unknown;
     try {
-      const out = fh.createWriteStream({ start: plan.offset, autoClose: false, highWaterMark: 1 << 20 });
+      const out = createWriteStream(part, { flags: plan.offset > 0 ? 'r+' : 'w', start: plan.offset, highWaterMark: 1 << 20 });
       out.on('error', (e) => (localFailure ??= e));
       const tap = createTap(sum, (n) => {
         done += n;
         ctx.onProgress({ bytesDone: done, bytesTotal: total });
       });
       await pipeline(res.body, tap, out);
-      await fh.sync();
     } catch (e) {
       if (localFailure) throw localError(localFailure, part, 'writing');
       throw networkError(e, url);
-    } finally {
-      await fh.close().catch(() => undefined);
     }
+    await syncFile(part).catch((e: unknown) => {
+      throw localError(e, part, 'writing');
+    });
   }
   if (total !== null && done !== total) {
     throw new PetrelError('TRANSFER_CONNECTION', `GET ${url.href}: the connection ended after ${done} of ${total} bytes`, { transient: true });

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { Agent as NodeHttpAgent } from 'node:http';
+import { Agent as NodeHttpsAgent } from 'node:https';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { PetrelError } from '../errors.js';
@@ -13,7 +15,17 @@ export interface HttpClientOptions {
   idleTimeoutMs?: number;
 }
 
-export type HttpClient = Agent;
+/**
+ * undici for everything but uploads; node:http(s) for PUT, because undici always writes
+ * `content-length` in lower case and XRootD 5.5 matches header names case-sensitively: it
+ * ignores the length and stores an empty file.
+ */
+export interface HttpClient {
+  undici: Agent;
+  nodeAgents: { 'https:': NodeHttpsAgent; 'http:': NodeHttpAgent };
+  idleTimeoutMs: number;
+  close(): Promise<void>;
+}
 
 const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
@@ -35,13 +47,30 @@ function trustedCAs(caFile: string | undefined): string[] {
 /** One pooled keep-alive client for all storages: connections are reused across transfers. */
 export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   const idle = opts.idleTimeoutMs ?? 120_000;
-  return new Agent({
-    connect: { ca: trustedCAs(opts.caFile), timeout: opts.connectTimeoutMs ?? 30_000 },
+  // One parsed CA store for every connection: passing `ca` instead would re-parse the whole
+  // system bundle at each TLS handshake.
+  const secureContext = createSecureContext({ ca: trustedCAs(opts.caFile) });
+  const undici = new Agent({
+    connect: { secureContext, timeout: opts.connectTimeoutMs ?? 30_000 },
     headersTimeout: idle,
     bodyTimeout: idle,
     keepAliveTimeout: 30_000,
     connections: 64,
   });
+  const nodeAgents = {
+    'https:': new NodeHttpsAgent({ keepAlive: true, secureContext, maxSockets: 64 }),
+    'http:': new NodeHttpAgent({ keepAlive: true, maxSockets: 64 }),
+  };
+  return {
+    undici,
+    nodeAgents,
+    idleTimeoutMs: idle,
+    async close() {
+      nodeAgents['https:'].destroy();
+      nodeAgents['http:'].destroy();
+      await undici.close();
+    },
+  };
 }
 
 export interface HttpRequest {
@@ -79,7 +108,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
     if (req.token && url.origin === tokenOrigin) headers.Authorization = `Bearer ${req.token}`;
     let res: Dispatcher.ResponseData;
     try {
-      res = await client.request({
+      res = await client.undici.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: req.method,

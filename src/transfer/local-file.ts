@@ -22,6 +22,16 @@ export async function hashPrefix(path: string, length: number, sum: Checksummer,
   for await (const chunk of rs) sum.update(chunk as Buffer);
 }
 
+/** Flush a file's data to disk. */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Rename into place and make the rename itself durable. */
 export async function commitFile(from: string, to: string): Promise<void> {
   await rename(from, to);

@@ -1,10 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PetrelError } from '../errors.js';
-import { createChecksummer, type Checksummer } from './checksum.js';
+import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
 import { serverDigest, wantDigestHeader } from './digest.js';
 import { httpError, localError } from './errors.js';
-import { bodyText, header, send, type HttpClient } from './http.js';
+import { send, type HttpClient } from './http.js';
+import { sendUpload } from './upload-request.js';
 import { createTap } from './stream-tap.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
 import { verifyChecksum } from './verify.js';
@@ -54,15 +55,15 @@ export async function upload(client: HttpClient, task: TransferTask, ctx: Transf
   };
   let res;
   try {
-    res = await send(client, { method: 'PUT', url, token: task.token, headers: { 'Content-Length': String(size) }, body, signal: ctx.signal });
+    res = await sendUpload(client, { url, size, token: task.token, body, signal: ctx.signal });
   } catch (e) {
     if (localFailure) throw localError(localFailure, src, 'reading');
     throw e;
   }
   if (res.status < 200 || res.status > 299) {
-    throw httpError('PUT', url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
+    const retryAfter = res.headers['retry-after'];
+    throw httpError('PUT', url, res.status, res.text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
-  await res.body.dump().catch(() => undefined);
   if (sent !== size) {
     throw new PetrelError('TRANSFER_LOCAL_IO', `${src} changed size while it was uploaded (${sent} of ${size} bytes)`, { hint: 'upload it again once it is complete' });
   }
@@ -74,8 +75,7 @@ export async function upload(client: HttpClient, task: TransferTask, ctx: Transf
 }
 
 /** The server's digest of a file, or undefined when it will not say (e.g. a token that may write but not read). */
-async function remoteDigest(client: HttpClient, url: URL, token: string | null, algo: NonNullable<TransferTask['checksum']> & string, signal: AbortSignal): Promise<string | undefined> {
-  if (algo === 'none') return undefined;
+async function remoteDigest(client: HttpClient, url: URL, token: string | null, algo: ChecksumAlgorithm, signal: AbortSignal): Promise<string | undefined> {
   const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal });
   await head.body.dump().catch(() => undefined);
   if (head.status !== 200) return undefined;
