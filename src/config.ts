@@ -14,6 +14,7 @@ export const AgentConfigSchema = z
         baseDelayMs: z.number().int().min(0).default(2_000),
         maxDelayMs: z.number().int().min(0).default(300_000),
       })
+      .strict()
       .prefault({}),
     /** No byte received or sent for this long → the attempt fails as transient. */
     idleTimeoutMs: z.number().int().min(100).default(120_000),

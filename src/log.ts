@@ -32,7 +32,10 @@ export function redactText(text: string): string {
 
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
-  if (value === null || typeof value !== 'object' || depth > 6) return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 6) return '[too deep]';
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof URL) return redactText(value.href);
   if (value instanceof Error) {
     const err: LogFields = { name: value.name, message: redactText(value.message) };
     const code = (value as { code?: unknown }).code;
@@ -59,7 +62,7 @@ export function createLogger({ stream, level = 'info', base = {} }: LoggerOption
   const min = LEVELS[level];
   const write = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
     if (LEVELS[lvl] < min) return;
-    const record = { time: new Date().toISOString(), level: lvl, msg: redactText(msg), ...base, ...(fields ? (redact(fields) as LogFields) : {}) };
+    const record = { time: new Date().toISOString(), level: lvl, msg: redactText(msg), ...(redact({ ...base, ...fields }) as LogFields) };
     stream.write(`${JSON.stringify(record)}\n`);
   };
   return {

@@ -32,8 +32,6 @@ export async function discoverBearerToken(env: Env = process.env, uid = process.
   for (const [path, from] of candidates) {
     const token = await readToken(path);
     if (token) return { token, from };
-    // An explicitly named file that is missing is not silently skipped past.
-    if (from === 'BEARER_TOKEN_FILE') return undefined;
   }
   return undefined;
 }

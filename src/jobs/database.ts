@@ -7,7 +7,7 @@ import { PetrelError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import * as schema from './schema.js';
 
-export type Db = BetterSQLite3Database<typeof schema>;
+export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
 export interface OpenDatabase {
   db: Db;

@@ -45,10 +45,31 @@ export function createJobService(deps: JobServiceDeps) {
     logger: deps.logger,
     runId: deps.runId,
     transferView,
-    onJobChanged(jobId) {
-      if (events.has(jobId)) events.emit(jobId, { type: 'job', job: view(jobId) });
-    },
+    onJobChanged,
   });
+
+  // Job views are coalesced (a job of thousands of small files changes hundreds of times a
+  // second); the final one goes out at once.
+  const JOB_EVENT_EVERY_MS = 250;
+  const dirty = new Set<string>();
+  let emitTimer: NodeJS.Timeout | undefined;
+  const emitJob = (jobId: string) => {
+    if (events.has(jobId)) events.emit(jobId, { type: 'job', job: view(jobId) });
+  };
+  function onJobChanged(jobId: string): void {
+    if (!events.has(jobId)) return;
+    if (store.getJob(jobId)?.finishedAt != null) {
+      dirty.delete(jobId);
+      emitJob(jobId);
+      return;
+    }
+    dirty.add(jobId);
+    emitTimer ??= setTimeout(() => {
+      emitTimer = undefined;
+      for (const id of dirty) emitJob(id);
+      dirty.clear();
+    }, JOB_EVENT_EVERY_MS);
+  }
 
   return {
     start(): void {
@@ -111,6 +132,7 @@ export function createJobService(deps: JobServiceDeps) {
     queueCounts: () => store.queueCounts(),
 
     async stop(): Promise<void> {
+      clearTimeout(emitTimer);
       await scheduler.stop();
       database.close();
     },

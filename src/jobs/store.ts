@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, desc, eq, gt, inArray, lt, lte, notInArray, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lt, or, sql } from 'drizzle-orm';
 import type { ChecksumChoice, Counts, JobKind, RunState } from '../api/schemas.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Db } from './database.js';
@@ -56,6 +56,7 @@ export function parseJobOptions(json: string): JobOptions {
 
 /** Every read and write of jobs and transfers: the database is the only state that survives a restart. */
 export function createJobStore(db: Db) {
+  const hot = prepareHotStatements(db);
   return {
     createJob(job: NewJob, now = Date.now()): JobRow {
       return db.transaction((tx) => {
@@ -88,7 +89,7 @@ export function createJobStore(db: Db) {
     },
 
     getJob(id: string): JobRow | undefined {
-      return db.select().from(jobs).where(eq(jobs.id, id)).get();
+      return hot.getJob.get(id) as JobRow | undefined;
     },
 
     /** Newest first; the cursor is the last row's `createdAt:id`. */
@@ -112,14 +113,8 @@ export function createJobStore(db: Db) {
     },
 
     counts(jobId: string): Counts {
-      const rows = db
-        .select({ state: transfers.state, n: sql<number>`count(*)` })
-        .from(transfers)
-        .where(eq(transfers.jobId, jobId))
-        .groupBy(transfers.state)
-        .all();
       const counts = emptyCounts();
-      for (const r of rows) {
+      for (const r of hot.counts.all(jobId) as { state: RunState; n: number }[]) {
         counts[r.state] = r.n;
         counts.total += r.n;
       }
@@ -127,16 +122,8 @@ export function createJobStore(db: Db) {
     },
 
     byteTotals(jobId: string): ByteTotals {
-      const r = db
-        .select({
-          done: sql<number>`coalesce(sum(${transfers.bytesDone}), 0)`,
-          total: sql<number>`coalesce(sum(${transfers.bytesTotal}), 0)`,
-          unknown: sql<number>`sum(${transfers.bytesTotal} is null)`,
-        })
-        .from(transfers)
-        .where(eq(transfers.jobId, jobId))
-        .get();
-      return { bytesDone: r?.done ?? 0, bytesTotal: r && r.unknown === 0 ? r.total : null };
+      const r = hot.byteTotals.get(jobId) as { done: number; total: number; unknown: number | null } | undefined;
+      return { bytesDone: r?.done ?? 0, bytesTotal: r && !r.unknown ? r.total : null };
     },
 
     listTransfers(jobId: string, opts: { state?: RunState | undefined; limit: number; afterIndex?: number | undefined }): { rows: TransferRow[]; nextIndex?: number } {
@@ -156,54 +143,26 @@ export function createJobStore(db: Db) {
     },
 
     getTransfer(id: number): TransferRow | undefined {
-      return db.select().from(transfers).where(eq(transfers.id, id)).get();
+      return hot.getTransfer.get(id) as TransferRow | undefined;
     },
 
     /** Queued transfers due by `now`, oldest first, skipping hosts that are at their limit. */
     nextRunnable(opts: { now: number; limit: number; busyHosts: readonly string[] }): RunnableTransfer[] {
-      const conds = [eq(transfers.state, 'queued'), lte(transfers.notBefore, opts.now)];
-      if (opts.busyHosts.length) conds.push(notInArray(transfers.host, [...opts.busyHosts]));
-      return db
-        .select({ t: transfers, kind: jobs.kind, token: jobs.token, options: jobs.options })
-        .from(transfers)
-        .innerJoin(jobs, eq(jobs.id, transfers.jobId))
-        .where(and(...conds))
-        .orderBy(asc(transfers.id))
-        .limit(opts.limit)
-        .all()
-        .map((r) => ({ ...r.t, kind: r.kind, token: r.token, options: r.options }));
+      return hot.nextRunnable.all(opts.now, JSON.stringify(opts.busyHosts), opts.limit) as RunnableTransfer[];
     },
 
     /** The earliest time a queued transfer becomes due, if any is queued. */
     nextDueAt(): number | undefined {
-      const r = db
-        .select({ at: sql<number | null>`min(${transfers.notBefore})` })
-        .from(transfers)
-        .where(eq(transfers.state, 'queued'))
-        .get();
+      const r = hot.nextDueAt.get() as { at: number | null } | undefined;
       return r?.at ?? undefined;
     },
 
     markRunning(t: TransferRow, runId: string, now = Date.now()): void {
-      db.transaction((tx) => {
-        tx.update(transfers)
-          .set({ state: 'running', runId, attempts: t.attempts + 1, startedAt: t.startedAt ?? now })
-          .where(eq(transfers.id, t.id))
-          .run();
-        tx.update(jobs)
-          .set({ state: 'running', startedAt: sql`coalesce(${jobs.startedAt}, ${now})` })
-          .where(and(eq(jobs.id, t.jobId), inArray(jobs.state, ['queued', 'waiting'])))
-          .run();
-      });
+      hot.markRunning(t.id, t.jobId, runId, now);
     },
 
     saveProgress(updates: readonly { id: number; bytesDone: number; bytesTotal: number | null }[]): void {
-      if (!updates.length) return;
-      db.transaction((tx) => {
-        for (const u of updates) {
-          tx.update(transfers).set({ bytesDone: u.bytesDone, bytesTotal: u.bytesTotal }).where(eq(transfers.id, u.id)).run();
-        }
-      });
+      if (updates.length) hot.saveProgress(updates);
     },
 
     /** A transfer ended for good. */
@@ -212,20 +171,17 @@ export function createJobStore(db: Db) {
       end: { state: 'succeeded' | 'failed' | 'cancelled'; bytesDone: number; bytesTotal: number | null; checksumValue?: string | undefined; error?: ErrorInfo | undefined },
       now = Date.now(),
     ): void {
-      db.update(transfers)
-        .set({
-          state: end.state,
-          bytesDone: end.bytesDone,
-          bytesTotal: end.bytesTotal,
-          checksumValue: end.checksumValue ?? null,
-          errorCode: end.error?.code ?? null,
-          errorMessage: end.error?.message ?? null,
-          errorHint: end.error?.hint ?? null,
-          finishedAt: now,
-          runId: null,
-        })
-        .where(eq(transfers.id, id))
-        .run();
+      hot.finishTransfer.run({
+        id,
+        state: end.state,
+        bytesDone: end.bytesDone,
+        bytesTotal: end.bytesTotal,
+        checksumValue: end.checksumValue ?? null,
+        errorCode: end.error?.code ?? null,
+        errorMessage: end.error?.message ?? null,
+        errorHint: end.error?.hint ?? null,
+        finishedAt: now,
+      });
     },
 
     /** Back to the queue: after a transient failure (with the error and a backoff) or an interruption. */
@@ -249,15 +205,11 @@ export function createJobStore(db: Db) {
      * Returns the finished row, or undefined while transfers remain.
      */
     finishJobIfDone(jobId: string, now = Date.now()): JobRow | undefined {
+      // The common case, transfers still left, is answered by one prepared statement.
+      if ((hot.unfinishedCount.get(jobId) as { n: number }).n > 0) return undefined;
       return db.transaction((tx) => {
         const job = tx.select().from(jobs).where(eq(jobs.id, jobId)).get();
         if (!job || job.finishedAt !== null) return undefined;
-        const left = tx
-          .select({ n: sql<number>`count(*)` })
-          .from(transfers)
-          .where(and(eq(transfers.jobId, jobId), inArray(transfers.state, ['queued', 'waiting', 'running'])))
-          .get();
-        if ((left?.n ?? 0) > 0) return undefined;
         const failed = tx
           .select()
           .from(transfers)
@@ -333,13 +285,20 @@ export function createJobStore(db: Db) {
       });
     },
 
-    /** After a crash or restart: what a previous run left running goes back to the queue. */
+    /**
+     * After a crash or restart: what a previous run left running goes back to the queue, except
+     * in jobs cancelled meanwhile, where it ends as cancelled. Returns how many were re-queued.
+     */
     requeueOrphans(runId: string): number {
-      return db
-        .update(transfers)
-        .set({ state: 'queued', runId: null, notBefore: 0 })
-        .where(and(eq(transfers.state, 'running'), or(sql`${transfers.runId} is null`, sql`${transfers.runId} != ${runId}`)))
-        .run().changes;
+      return db.transaction((tx) => {
+        const orphan = and(eq(transfers.state, 'running'), or(sql`${transfers.runId} is null`, sql`${transfers.runId} != ${runId}`));
+        const cancelledJobs = tx.select({ id: jobs.id }).from(jobs).where(eq(jobs.state, 'cancelled'));
+        tx.update(transfers)
+          .set({ state: 'cancelled', runId: null, finishedAt: Date.now() })
+          .where(and(orphan, inArray(transfers.jobId, cancelledJobs)))
+          .run();
+        return tx.update(transfers).set({ state: 'queued', runId: null, notBefore: 0 }).where(orphan).run().changes;
+      });
     },
 
     queueCounts(): { running: number; queued: number; waiting: number } {
@@ -365,4 +324,53 @@ function encodeCursor(at: number, id: string): string {
 function decodeCursor(cursor: string): [number, string] {
   const [at, id] = Buffer.from(cursor, 'base64url').toString().split(':');
   return [Number(at) || 0, id ?? ''];
+}
+
+const TRANSFER_COLUMNS = `t.id, t.job_id AS jobId, t.idx, t.source, t.destination, t.host, t.state, t.bytes_done AS bytesDone,
+  t.bytes_total AS bytesTotal, t.attempts, t.not_before AS notBefore, t.checksum_value AS checksumValue, t.error_code AS errorCode,
+  t.error_message AS errorMessage, t.error_hint AS errorHint, t.waiting_reason AS waitingReason, t.waiting_hint AS waitingHint,
+  t.run_id AS runId, t.started_at AS startedAt, t.finished_at AS finishedAt`;
+
+const JOB_COLUMNS = `id, kind, state, created_at AS createdAt, started_at AS startedAt, finished_at AS finishedAt, token, options,
+  transfer_count AS transferCount, error_code AS errorCode, error_message AS errorMessage, error_hint AS errorHint,
+  waiting_reason AS waitingReason, waiting_hint AS waitingHint`;
+
+/**
+ * The scheduler's per-transfer queries, prepared once: building and preparing them through the
+ * query builder on every call cost more than the transfer of a small file.
+ */
+function prepareHotStatements(db: Db) {
+  const client = db.$client;
+  const markTransfer = client.prepare('UPDATE transfers SET state = \'running\', run_id = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?) WHERE id = ?');
+  const markJob = client.prepare(
+    "UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?) WHERE id = ? AND state IN ('queued', 'waiting')",
+  );
+  const progress = client.prepare('UPDATE transfers SET bytes_done = ?, bytes_total = ? WHERE id = ?');
+  return {
+    getJob: client.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
+    getTransfer: client.prepare(`SELECT ${TRANSFER_COLUMNS} FROM transfers t WHERE t.id = ?`),
+    counts: client.prepare('SELECT state, count(*) AS n FROM transfers WHERE job_id = ? GROUP BY state'),
+    byteTotals: client.prepare(
+      'SELECT coalesce(sum(bytes_done), 0) AS done, coalesce(sum(bytes_total), 0) AS total, sum(bytes_total IS NULL) AS unknown FROM transfers WHERE job_id = ?',
+    ),
+    unfinishedCount: client.prepare("SELECT count(*) AS n FROM transfers WHERE job_id = ? AND state IN ('queued', 'waiting', 'running')"),
+    nextRunnable: client.prepare(
+      `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.options AS options
+       FROM transfers t JOIN jobs j ON j.id = t.job_id
+       WHERE t.state = 'queued' AND t.not_before <= ? AND t.host NOT IN (SELECT value FROM json_each(?)) AND j.state != 'cancelled'
+       ORDER BY t.id LIMIT ?`,
+    ),
+    nextDueAt: client.prepare("SELECT min(not_before) AS at FROM transfers WHERE state = 'queued'"),
+    finishTransfer: client.prepare(
+      `UPDATE transfers SET state = @state, bytes_done = @bytesDone, bytes_total = @bytesTotal, checksum_value = @checksumValue,
+       error_code = @errorCode, error_message = @errorMessage, error_hint = @errorHint, finished_at = @finishedAt, run_id = NULL WHERE id = @id`,
+    ),
+    markRunning: client.transaction((transferId: number, jobId: string, runId: string, now: number) => {
+      markTransfer.run(runId, now, transferId);
+      markJob.run(now, jobId);
+    }),
+    saveProgress: client.transaction((updates: readonly { id: number; bytesDone: number; bytesTotal: number | null }[]) => {
+      for (const u of updates) progress.run(u.bytesDone, u.bytesTotal, u.id);
+    }),
+  };
 }

@@ -1,4 +1,5 @@
 import { basename, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PetrelError } from '../errors.js';
 
 export type Location = { kind: 'remote'; url: URL } | { kind: 'local'; path: string };
@@ -7,17 +8,24 @@ const SCHEMES: Record<string, string> = { 'https:': 'https:', 'http:': 'http:', 
 
 /** A URL (https, http, davs, dav: the WebDAV ones as their HTTP twins) or a local path. */
 export function parseLocation(text: string, cwd = process.cwd()): Location {
-  const m = /^([a-z][a-z0-9+.-]*):/i.exec(text);
-  if (m && m[1] && m[1].length > 1) {
+  // A scheme only with `//` after it: `run:1.root` is a local file name.
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
+  if (m && m[1]) {
     const scheme = `${m[1].toLowerCase()}:`;
-    if (scheme === 'file:') return { kind: 'local', path: new URL(text).pathname };
+    if (scheme === 'file:') {
+      try {
+        return { kind: 'local', path: fileURLToPath(text) };
+      } catch (e) {
+        throw new PetrelError('USAGE', `not a local file URL: ${text} (${(e as Error).message})`);
+      }
+    }
     const http = SCHEMES[scheme];
     if (!http) {
       throw new PetrelError('USAGE', `unsupported URL scheme "${m[1]}" in ${text}`, { hint: 'use https://, http://, davs://, dav:// or a local path' });
     }
     let url: URL;
     try {
-      url = new URL(`${http}${text.slice(m[0].length)}`);
+      url = new URL(`${http}//${text.slice(m[0].length)}`);
     } catch {
       throw new PetrelError('USAGE', `not a valid URL: ${text}`);
     }
@@ -33,13 +41,22 @@ export function hostKey(url: URL): string {
   return `${url.protocol}//${url.hostname}:${port}`;
 }
 
+/** The file name a source gives a destination directory; never a path that could leave it. */
 export function locationName(loc: Location): string {
-  const name = loc.kind === 'local' ? basename(loc.path) : decodeURIComponent(basename(loc.url.pathname));
-  if (!name || name === '/' || name === '.' || name === '..') {
-    throw new PetrelError('USAGE', `cannot tell a file name from ${loc.kind === 'local' ? loc.path : loc.url.href}`, {
-      hint: 'name the source file itself, not a directory',
-    });
+  const where = loc.kind === 'local' ? loc.path : loc.url.href;
+  const noName = () => new PetrelError('USAGE', `cannot tell a file name from ${where}`, { hint: 'name the source file itself, not a directory' });
+  let name: string;
+  if (loc.kind === 'local') {
+    name = basename(loc.path);
+  } else {
+    const last = loc.url.pathname.slice(loc.url.pathname.lastIndexOf('/') + 1);
+    try {
+      name = decodeURIComponent(last);
+    } catch {
+      throw new PetrelError('USAGE', `the URL ${where} has a malformed percent-escape in its file name`);
+    }
   }
+  if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw noName();
   return name;
 }
 

@@ -53,12 +53,11 @@ describe('discoverBearerToken', () => {
     expect(await discoverBearerToken({ BEARER_TOKEN_FILE: file, XDG_RUNTIME_DIR: xdg }, uid)).toEqual({ token: 'from-file', from: 'BEARER_TOKEN_FILE' });
   });
 
-  // What src/auth/bearer-discovery.ts:35 does on purpose; docs/protocols.md §6 ("the first that
-  // exists wins") reads as if it should fall through. See the report.
-  it('does not fall back to the uid files when BEARER_TOKEN_FILE names a missing file', async () => {
+  // protocols.md §6: "the first that exists wins".
+  it('falls through to the uid files when BEARER_TOKEN_FILE names a missing file', async () => {
     const uid = freshUid();
     await tmpTokenFile(uid, 'from-tmp');
-    expect(await discoverBearerToken({ BEARER_TOKEN_FILE: join(await tempDir(), 'missing') }, uid)).toBeUndefined();
+    expect(await discoverBearerToken({ BEARER_TOKEN_FILE: join(await tempDir(), 'missing') }, uid)).toEqual({ token: 'from-tmp', from: `/tmp/bt_u${uid}` });
   });
 
   it('reads $XDG_RUNTIME_DIR/bt_u<uid> before /tmp/bt_u<uid>', async () => {

@@ -70,7 +70,7 @@ describe('loadConfig', () => {
     expect(e.message).toContain(file);
   });
 
-  // BUG: src/config.ts:84 — only the root object is .strict(); the retry object strips unknown
+  // Regression (found by this test): src/config.ts:84 — only the root object is .strict(); the retry object strips unknown
   // keys, so a typo such as {"retry": {"attempt": 3}} is silently ignored instead of refused.
   it('refuses an unknown key inside retry with USAGE', async () => {
     const e = await rejection(loadConfig(await configFile('{"retry": {"attempt": 3}}')));

@@ -396,7 +396,7 @@ describe('requeueOrphans', () => {
     expect(store.getTransfer(t.id)?.state).toBe('failed');
   });
 
-  // BUG: src/jobs/store.ts:337-343 re-queues every orphaned running transfer without looking at
+  // Regression (found by this test): src/jobs/store.ts:337-343 re-queues every orphaned running transfer without looking at
   // its job, and nextRunnable (:163) does not check the job state either. A transfer that was
   // running when its job was cancelled and the agent then died (kill -9, or a cancel whose abort
   // outlived the 10 s wait in scheduler.cancel) is run again after restart, inside a cancelled job.

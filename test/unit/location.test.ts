@@ -48,7 +48,7 @@ describe('parseLocation', () => {
     expect(parseLocation('file:///data/run1/a.root')).toEqual({ kind: 'local', path: '/data/run1/a.root' });
   });
 
-  // BUG: src/transfer/location.ts:13 uses `new URL(text).pathname`, which stays percent-encoded;
+  // Regression (found by this test): src/transfer/location.ts:13 uses `new URL(text).pathname`, which stays percent-encoded;
   // fileURLToPath would decode it. file:///tmp/a%20b.root names "/tmp/a b.root".
   it('decodes percent-escapes in a file: URL', () => {
     expect(localPath(parseLocation('file:///tmp/a%20b.root'))).toBe('/tmp/a b.root');
@@ -170,7 +170,7 @@ describe('intoDirectory', () => {
     expect(localPath(down)).toBe(`/in/${name}`);
   });
 
-  // BUG: src/transfer/location.ts:37 decodes the last URL segment and :53 joins it into the
+  // Regression (found by this test): src/transfer/location.ts:37 decodes the last URL segment and :53 joins it into the
   // directory: %2F becomes "/" and "..%2F..%2Fescape" lands outside the destination directory.
   it('never places a remote source outside the local destination directory', () => {
     let placed: string | undefined;
@@ -204,13 +204,13 @@ describe('locationName', () => {
     expect(thrown(() => locationName(parseLocation('https://h.example.org/'))).code).toBe('USAGE');
   });
 
-  // BUG: src/transfer/location.ts:37 uses path.basename, which drops a trailing slash, so
+  // Regression (found by this test): src/transfer/location.ts:37 uses path.basename, which drops a trailing slash, so
   // https://h/store/dir/ (a WebDAV collection) is named "dir" instead of being refused.
   it('refuses a URL naming a directory (trailing /) with USAGE', () => {
     expect(thrown(() => locationName(parseLocation('https://h.example.org/store/dir/'))).code).toBe('USAGE');
   });
 
-  // BUG: src/transfer/location.ts:37 calls decodeURIComponent unguarded: a stray % (e.g. "a%ZZ")
+  // Regression (found by this test): src/transfer/location.ts:37 calls decodeURIComponent unguarded: a stray % (e.g. "a%ZZ")
   // throws a bare URIError instead of a PetrelError.
   it('refuses a malformed percent-escape in a URL name with USAGE', () => {
     expect(thrown(() => locationName(parseLocation('https://h.example.org/store/a%ZZ.root'))).code).toBe('USAGE');

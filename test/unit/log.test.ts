@@ -152,7 +152,7 @@ describe('createLogger', () => {
     expect(records().map((r) => r.run)).toEqual(['r1', 'r1']);
   });
 
-  // BUG: src/log.ts:62 spreads `base` into the record without `redact`, so a secret in the
+  // Regression (found by this test): src/log.ts:62 spreads `base` into the record without `redact`, so a secret in the
   // logger's base fields reaches the stream verbatim.
   it('never writes a secret found in the base fields', () => {
     const { log, text } = logTo({ base: { token: 'base-value-42', note: `seen ${JWT}` } });
@@ -161,7 +161,7 @@ describe('createLogger', () => {
     expect(text()).not.toContain(SIG);
   });
 
-  // BUG: src/log.ts:35 returns objects deeper than 6 levels as they are, unredacted, and
+  // Regression (found by this test): src/log.ts:35 returns objects deeper than 6 levels as they are, unredacted, and
   // JSON.stringify then writes them out in full.
   it('never writes a secret nested deeper than six levels', () => {
     const { log, text } = logTo();
