@@ -6,7 +6,8 @@ import { PetrelError } from '../errors.js';
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
 import { serverDigest, wantDigestHeader } from './digest.js';
 import { httpError, localError, networkError } from './errors.js';
-import { bodyText, header, send, type HttpClient, type HttpResponse } from './http.js';
+import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
+import { nodeSend } from './node-request.js';
 import { commitFile, fileSize, hashPrefix, removeFile, syncFile } from './local-file.js';
 import { verifyChecksum } from './verify.js';
 import { createTap } from './stream-tap.js';
@@ -36,7 +37,7 @@ async function refuseGet(client: HttpClient, url: URL, task: TransferTask, res: 
   if (askedDigest && res.status >= 500) {
     const said = await bodyText(res.body);
     const probe = await send(client, { method: 'HEAD', url, token: task.token, signal });
-    await probe.body.dump().catch(() => undefined);
+    await discard(probe.body);
     if (probe.status >= 400 && probe.status < 500) {
       const reason = probe.status === 404 ? 'no such file or directory' : probe.status === 403 ? 'permission denied' : 'refused';
       throw httpError('GET', url, probe.status, `${reason} (asked for a checksum, the server said ${res.status} ${said})`);
@@ -55,7 +56,7 @@ interface Plan {
 /** What a resumed download still needs: HEAD tells the size and digest, the part file what we have. */
 async function planResume(client: HttpClient, url: URL, task: TransferTask, algo: ChecksumAlgorithm | undefined, have: number, signal: AbortSignal): Promise<Plan> {
   const head = await send(client, { method: 'HEAD', url, token: task.token, headers: algo ? { 'Want-Digest': wantDigestHeader(algo) } : {}, signal });
-  await head.body.dump().catch(() => undefined);
+  await discard(head.body);
   if (head.status !== 200) {
     if (algo && head.status >= 500) return planResume(client, url, task, undefined, have, signal);
     return refuse('HEAD', url, head);
@@ -87,11 +88,13 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
 
   let res: HttpResponse | undefined;
   if (plan.offset > 0 && plan.total !== null && plan.offset < plan.total) {
-    res = await send(client, { method: 'GET', url, token: task.token, headers: { ...wantDigest, Range: `bytes=${plan.offset}-${plan.total - 1}` }, signal: ctx.signal });
+    // A closed range (XRootD 5.5 answers `bytes=N-` with an empty body), no Want-Digest (the HEAD
+    // gave the whole file's), and a lenient parser for XRootD's malformed 206 headers.
+    res = await nodeSend(client, { method: 'GET', url, token: task.token, headers: { Range: `bytes=${plan.offset}-${plan.total - 1}` }, signal: ctx.signal, lenientParser: true });
     if (res.status !== 206 || rangeStart(res) !== plan.offset) {
       if (res.status !== 200) {
         if (res.status !== 206) return refuseGet(client, url, task, res, Boolean(algo), ctx.signal);
-        await res.body.dump().catch(() => undefined);
+        await discard(res.body);
         res = undefined;
       }
       plan = { ...plan, offset: 0 }; // the server sent everything (or nonsense): start over

@@ -88,10 +88,17 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number;
-  headers: Dispatcher.ResponseData['headers'];
-  body: Dispatcher.ResponseData['body'];
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
   /** The URL that answered, after redirects. */
   url: URL;
+}
+
+/** Throws away a response body we do not need. */
+export async function discard(body: Readable): Promise<void> {
+  const dump = (body as { dump?: () => Promise<void> }).dump;
+  if (dump) await dump.call(body).catch(() => undefined);
+  else body.destroy();
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -123,7 +130,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
     if (!REDIRECTS.has(res.statusCode) || typeof location !== 'string') {
       return { status: res.statusCode, headers: res.headers, body: res.body, url };
     }
-    await res.body.dump().catch(() => undefined);
+    await discard(res.body);
     if (hop >= (req.maxRedirects ?? 10)) {
       throw new PetrelError('TRANSFER_PROTOCOL', `too many redirects from ${req.url.href}`, { hint: 'the storage redirects in a loop: tell its operators' });
     }

@@ -4,8 +4,8 @@ import { PetrelError } from '../errors.js';
 import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
 import { serverDigest, wantDigestHeader } from './digest.js';
 import { httpError, localError } from './errors.js';
-import { send, type HttpClient } from './http.js';
-import { sendUpload } from './upload-request.js';
+import { bodyText, discard, header, send, type HttpClient } from './http.js';
+import { nodeSend } from './node-request.js';
 import { createTap } from './stream-tap.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
 import { verifyChecksum } from './verify.js';
@@ -14,7 +14,7 @@ import { verifyChecksum } from './verify.js';
 export async function deleteRemote(client: HttpClient, url: URL, token: string | null): Promise<void> {
   try {
     const res = await send(client, { method: 'DELETE', url, token, signal: AbortSignal.timeout(10_000) });
-    await res.body.dump();
+    await discard(res.body);
   } catch {
     // nothing more to do
   }
@@ -55,15 +55,15 @@ export async function upload(client: HttpClient, task: TransferTask, ctx: Transf
   };
   let res;
   try {
-    res = await sendUpload(client, { url, size, token: task.token, body, signal: ctx.signal });
+    res = await nodeSend(client, { method: 'PUT', url, headers: { 'Content-Length': String(size) }, token: task.token, body, signal: ctx.signal });
   } catch (e) {
     if (localFailure) throw localError(localFailure, src, 'reading');
     throw e;
   }
   if (res.status < 200 || res.status > 299) {
-    const retryAfter = res.headers['retry-after'];
-    throw httpError('PUT', url, res.status, res.text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    throw httpError('PUT', url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
   }
+  await discard(res.body);
   if (sent !== size) {
     throw new PetrelError('TRANSFER_LOCAL_IO', `${src} changed size while it was uploaded (${sent} of ${size} bytes)`, { hint: 'upload it again once it is complete' });
   }
@@ -77,7 +77,7 @@ export async function upload(client: HttpClient, task: TransferTask, ctx: Transf
 /** The server's digest of a file, or undefined when it will not say (e.g. a token that may write but not read). */
 async function remoteDigest(client: HttpClient, url: URL, token: string | null, algo: ChecksumAlgorithm, signal: AbortSignal): Promise<string | undefined> {
   const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal });
-  await head.body.dump().catch(() => undefined);
+  await discard(head.body);
   if (head.status !== 200) return undefined;
   return serverDigest(head.headers.digest, algo);
 }
