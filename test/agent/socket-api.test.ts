@@ -1,0 +1,185 @@
+// The socket API as a client sees it: errors as JSON, limits, and a single agent per socket.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { CLI, finished, makeHome, petrel, startAgent, waitForJob, type Home, type RunningAgent } from '../helpers/agent.js';
+import { mintToken, writeDataFile } from '../testbed/index.js';
+
+const tb = inject('testbed');
+let home: Home;
+let agent: RunningAgent;
+let raw: Agent;
+
+async function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) {
+  const res = await request(`http://petrel${path}`, { dispatcher: raw, method, body, headers });
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, type: String(res.headers['content-type']), json: json as { error?: { code: string; message: string; hint?: string } } };
+}
+
+beforeAll(async () => {
+  home = await makeHome(tb, { maxRequestBytes: 64 * 1024 });
+  agent = await startAgent(home);
+  raw = new Agent({ connect: { socketPath: home.socket } });
+});
+afterAll(async () => {
+  await raw?.close();
+  await agent?.stop();
+  await home?.cleanup();
+});
+
+describe('socket API', () => {
+  it('answers health with the pid and where the database lives', async () => {
+    const h = await agent.client.health();
+    expect(h.pid).toBe(agent.child.pid);
+    expect(h.database).toBe(join(home.stateDir, 'agent.db'));
+  });
+
+  it.each([
+    ['malformed JSON', 'POST', '/v1/jobs', '{"kind": "get", ', { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
+    ['a body that is not JSON', 'POST', '/v1/jobs', 'kind=get', { 'content-type': 'application/x-www-form-urlencoded' }, 415, 'API_UNSUPPORTED_MEDIA_TYPE'],
+    ['an unknown job kind', 'POST', '/v1/jobs', JSON.stringify({ kind: 'teleport', transfers: [{ source: 'https://h/x', destination: '/tmp/x' }] }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
+    ['no transfers', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [] }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
+    ['an unknown field', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [{ source: 'https://h/x', destination: '/tmp/x' }], priority: 9 }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
+    ['a relative local path', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [{ source: 'https://h/x', destination: 'x' }] }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
+    ['a get whose source is local', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [{ source: '/tmp/a', destination: '/tmp/x' }] }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
+    ['a bad list limit', 'GET', '/v1/jobs?limit=0', undefined, {}, 400, 'API_BAD_REQUEST'],
+    ['an unknown job', 'GET', '/v1/jobs/nosuchjob', undefined, {}, 404, 'JOB_NOT_FOUND'],
+    ['an unknown route', 'GET', '/v1/teapot', undefined, {}, 404, 'API_NOT_FOUND'],
+    ['a route outside /v1', 'DELETE', '/', undefined, {}, 404, 'API_NOT_FOUND'],
+  ] as const)('refuses %s with a JSON error and keeps serving', async (_what, method, path, body, headers, status, code) => {
+    const res = await call(method, path, body, { ...headers });
+    expect(res.status).toBe(status);
+    expect(res.type).toContain('application/json');
+    expect(res.json?.error?.code).toBe(code);
+    expect(res.json?.error?.message.length).toBeGreaterThan(5);
+    expect((await agent.client.health()).ok).toBe(true);
+  });
+
+  it('refuses an oversized request with 413 and keeps serving', async () => {
+    const big = JSON.stringify({ kind: 'get', transfers: Array.from({ length: 2000 }, (_, i) => ({ source: `https://h.example/f${i}`, destination: `/tmp/f${i}` })) });
+    const res = await call('POST', '/v1/jobs', big, { 'content-type': 'application/json' });
+    expect(res.status).toBe(413);
+    expect(res.json?.error?.code).toBe('API_PAYLOAD_TOO_LARGE');
+    expect(res.json?.error?.hint).toMatch(/maxRequestBytes/);
+    expect((await agent.client.health()).ok).toBe(true);
+  });
+
+  it('never echoes a rejected token back in an error', async () => {
+    const token = await mintToken(tb, { scope: 'storage.read:/' });
+    const res = await call('POST', '/v1/jobs', JSON.stringify({ kind: 'get', token, transfers: [{ source: 'ftp://h/x', destination: '/tmp/x' }] }), { 'content-type': 'application/json' });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.json)).not.toContain(token.split('.')[1]);
+  });
+
+  it('lists jobs by state with pagination, each job once', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const { id } = await agent.client.submit({ kind: 'get', transfers: [{ source: `${tb.servers.a.url}/missing-${randomUUID()}`, destination: join(home.dir, `m${i}`) }] });
+      ids.add(id);
+    }
+    for (const id of ids) await waitForJob(agent.client, id, finished);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await agent.client.list({ state: 'failed', limit: 2, cursor });
+      expect(page.jobs.length).toBeLessThanOrEqual(2);
+      seen.push(...page.jobs.map((j) => j.id));
+      cursor = page.next;
+    } while (cursor);
+    expect(new Set(seen).size, 'no job twice').toBe(seen.length);
+    for (const id of ids) expect(seen).toContain(id);
+  });
+
+  it('streams server-sent events of a job until it ends', async () => {
+    const path = `/sse-${randomUUID().slice(0, 8)}.bin`;
+    await writeDataFile(tb.servers.a, path, 8 << 20);
+    const token = await mintToken(tb, { scope: 'storage.read:/' });
+    const { id } = await agent.client.submit({ kind: 'get', token, transfers: [{ source: `${tb.servers.a.url}${path}`, destination: join(home.dir, 'sse.bin') }] });
+    const types: string[] = [];
+    let last;
+    for await (const ev of agent.client.events(id)) {
+      types.push(ev.type);
+      if (ev.type === 'job') last = ev.job;
+    }
+    expect(types[0]).toBe('job');
+    expect(types).toContain('transfer');
+    expect(last?.state).toBe('succeeded');
+    expect(last?.finishedAt).toBeDefined();
+  });
+});
+
+describe('one agent per socket', () => {
+  it('keeps the socket and the database private (0600) in a 0700 directory', () => {
+    expect(statSync(home.socket).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home.socket, '..')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(home.stateDir, 'agent.db')).mode & 0o777).toBe(0o600);
+  });
+
+  it('a second `agent start` starts no second daemon', async () => {
+    const res = await petrel(home, ['agent', 'start', '--json']);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ started: false, pid: agent.child.pid });
+  });
+
+  it('a second `agent run` on a live socket exits with a clear message', async () => {
+    const res = await petrel(home, ['agent', 'run']);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/already running/);
+    expect((await agent.client.health()).pid).toBe(agent.child.pid);
+  });
+
+  it('removes a stale socket left by a dead agent and starts', async () => {
+    const h = await makeHome(tb);
+    onTestFinished(() => h.cleanup());
+    mkdirSync(join(h.socket, '..'), { recursive: true, mode: 0o700 });
+    // A process that listens on the socket path and is killed -9 leaves the socket file behind.
+    const holder = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(h.socket)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => holder.stdout.once('data', r));
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    expect(statSync(h.socket).isSocket(), 'a stale socket is left').toBe(true);
+
+    const res = await petrel(h, ['agent', 'start', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).started).toBe(true);
+    expect((await petrel(h, ['agent', 'stop'])).code).toBe(0);
+  });
+
+  it('stops on SIGTERM, removing its socket', async () => {
+    const h = await makeHome(tb);
+    onTestFinished(() => h.cleanup());
+    const a = await startAgent(h);
+    expect(await a.stop()).toBe(0);
+    expect(() => statSync(h.socket)).toThrow();
+  });
+
+  it('accepts a listening socket handed over by systemd socket activation (LISTEN_FDS)', async () => {
+    const h = await makeHome(tb);
+    onTestFinished(() => h.cleanup());
+    mkdirSync(join(h.socket, '..'), { recursive: true, mode: 0o700 });
+    // systemd's own tool: it listens, and on the first connection starts the agent with the socket as fd 3.
+    const activator = spawn('systemd-socket-activate', ['-l', h.socket, process.execPath, CLI, 'agent', 'run'], { env: h.env, stdio: 'ignore', detached: true });
+    onTestFinished(() => {
+      try {
+        process.kill(-(activator.pid as number), 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    });
+    const { createAgentClient } = await import('../../src/api/client.js');
+    const client = createAgentClient({ socket: h.socket });
+    onTestFinished(() => client.close());
+    await expect.poll(() => statSync(h.socket, { throwIfNoEntry: false })?.isSocket(), { timeout: 10_000 }).toBe(true);
+    const health = await client.health();
+    expect(health.socketActivated).toBe(true);
+  });
+});
