@@ -23,7 +23,14 @@ export function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean>
  */
 export async function claimSocketPath(path: string): Promise<void> {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new PetrelError('AGENT_START_FAILED', `cannot create the socket directory ${dir}: ${(e as Error).message}`, {
+      hint: 'set PETREL_SOCKET (or XDG_RUNTIME_DIR) to a place you own',
+      cause: e,
+    });
+  }
   const st = statSync(dir);
   if (st.uid === process.getuid?.()) chmodSync(dir, 0o700);
   let exists = true;

@@ -67,6 +67,9 @@ export async function cancel(id: string, opts: Opts): Promise<number> {
 export async function retry(id: string, opts: Opts): Promise<number> {
   const job = await withClient((c) => c.retry(id));
   if (opts.json) printJson(job);
-  else print(`job ${job.id} re-queued: ${job.counts.queued} transfer${job.counts.queued === 1 ? '' : 's'}`);
+  else {
+    const n = job.counts.queued + job.counts.running + job.counts.waiting;
+    print(`job ${job.id} re-queued: ${n} transfer${n === 1 ? '' : 's'} to run`);
+  }
   return EXIT.ok;
 }
