@@ -13,6 +13,12 @@ function version(): string {
   return pkg.version;
 }
 
+// A closed pipe (`petrel job list | head`) is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 const program = new Command('petrel')
   .description('Per-user transfer agent for token-secured scientific data federations')
   .version(version(), '-V, --version')

@@ -1,0 +1,118 @@
+// The HTTP engine against the XRootD test bed, plus two tiny HTTPS stand-ins for what the bed's
+// XRootD does not do: redirecting, and answering 429/503 with Retry-After.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
+import { PetrelError } from '../../src/errors.js';
+import { checksumOf } from '../../src/transfer/checksum.js';
+import { createHttpEngine } from '../../src/transfer/engine.js';
+import type { TransferTask } from '../../src/transfer/task.js';
+import { mintToken, writeDataFile } from '../testbed/index.js';
+
+const tb = inject('testbed');
+const { a } = tb.servers;
+const ctx = () => ({ signal: new AbortController().signal, onProgress: () => undefined });
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'petrel-engine-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function engine() {
+  const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 10_000 });
+  onTestFinished(() => e.close());
+  return e;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** An HTTPS server on a free port with the test bed's certificate. */
+async function standIn(handler: Handler): Promise<{ url: string; server: Server }> {
+  const server = createServer({ cert: readFileSync(tb.tls.certFile), key: readFileSync(tb.tls.keyFile) }, handler);
+  await new Promise<void>((r) => server.listen(0, 'localhost', r));
+  onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+  return { url: `https://localhost:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe('HTTP engine', () => {
+  it.each(['adler32', 'md5', 'crc32c'] as const)('verifies %s against the digest XRootD reports', async (algo) => {
+    const data = randomBytes(3 << 20);
+    const path = `/sum-${algo}-${randomUUID().slice(0, 6)}.bin`;
+    await writeDataFile(a, path, data);
+    const dir = await tempDir();
+    const task: TransferTask = { kind: 'get', source: `${a.url}${path}`, destination: join(dir, 'f'), token: await mintToken(tb, { scope: 'storage.read:/' }), checksum: algo };
+    const res = await engine().run(task, ctx());
+    expect(res.checksum).toEqual({ algorithm: algo, value: checksumOf(algo, data), verified: true });
+    expect((await readFile(join(dir, 'f'))).equals(data)).toBe(true);
+  });
+
+  it('follows a redirect to another host without sending it the token, and keeps it on the same origin', async () => {
+    const seen: { path: string; auth: string | undefined }[] = [];
+    const other = await standIn((req, res) => {
+      seen.push({ path: `other${req.url}`, auth: req.headers.authorization });
+      res.end('from the other host');
+    });
+    const first = await standIn((req, res) => {
+      seen.push({ path: `first${req.url}`, auth: req.headers.authorization });
+      if (req.url === '/same') res.writeHead(302, { Location: '/here' }).end();
+      else if (req.url === '/away') res.writeHead(307, { Location: `${other.url}/there` }).end();
+      else res.end('from the first host');
+    });
+    const dir = await tempDir();
+    const token = 'not-a-real-token';
+    const e = engine();
+    await e.run({ kind: 'get', source: `${first.url}/same`, destination: join(dir, 'same'), token, checksum: 'none' }, ctx());
+    await e.run({ kind: 'get', source: `${first.url}/away`, destination: join(dir, 'away'), token, checksum: 'none' }, ctx());
+    expect(seen).toEqual([
+      { path: 'first/same', auth: `Bearer ${token}` },
+      { path: 'first/here', auth: `Bearer ${token}` },
+      { path: 'first/away', auth: `Bearer ${token}` },
+      { path: 'other/there', auth: undefined },
+    ]);
+    expect(await readFile(join(dir, 'away'), 'utf8')).toBe('from the other host');
+  });
+
+  it('treats 429 and 503 as transient and carries the server’s Retry-After', async () => {
+    const busy = await standIn((req, res) => {
+      if (req.url === '/429') res.writeHead(429, { 'Retry-After': '7' }).end('slow down');
+      else res.writeHead(503, { 'Retry-After': '2' }).end('maintenance');
+    });
+    const dir = await tempDir();
+    for (const [path, after] of [['/429', 7000], ['/503', 2000]] as const) {
+      const err = await engine()
+        .run({ kind: 'get', source: `${busy.url}${path}`, destination: join(dir, 'x'), token: null, checksum: 'none' }, ctx())
+        .catch((e: unknown) => e as PetrelError);
+      expect(err).toBeInstanceOf(PetrelError);
+      expect((err as PetrelError).transient).toBe(true);
+      expect((err as PetrelError).retryAfterMs).toBe(after);
+    }
+  });
+
+  it('fails for good, naming PETREL_CA_FILE, when the server certificate is not trusted', async () => {
+    const e = createHttpEngine({ idleTimeoutMs: 5_000 });
+    onTestFinished(() => e.close());
+    const dir = await tempDir();
+    const err = (await e.run({ kind: 'get', source: `${a.url}/x`, destination: join(dir, 'x'), token: null, checksum: 'none' }, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(err.code).toBe('TRANSFER_CONNECTION');
+    expect(err.transient).toBe(false);
+    expect(err.hint).toContain('PETREL_CA_FILE');
+  });
+
+  it('uploads with Content-Length and checks the digest the server computes', async () => {
+    const data = randomBytes((1 << 20) + 17);
+    const dir = await tempDir();
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dir, 'up.bin'), data);
+    const token = await mintToken(tb, { scope: 'storage.read:/ storage.create:/ storage.modify:/' });
+    const dest = `${a.url}/up-${randomUUID().slice(0, 6)}/up.bin`;
+    const res = await engine().run({ kind: 'put', source: join(dir, 'up.bin'), destination: dest, token, checksum: 'adler32' }, ctx());
+    expect(res).toMatchObject({ bytesDone: data.length, checksum: { verified: true, value: checksumOf('adler32', data) } });
+  });
+});
