@@ -3,8 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PetrelError } from '../errors.js';
-import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
-import { serverDigest, wantDigestHeader } from './digest.js';
+import { createChecksummer, type Checksummer } from './checksum.js';
+import { remoteDigest } from './remote-digest.js';
 import { httpError, localError, networkError } from './errors.js';
 import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { nodeSend } from './node-request.js';
@@ -29,100 +29,63 @@ async function refuse(op: string, url: URL, res: HttpResponse): Promise<never> {
   throw httpError(op, url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
 }
 
-/**
- * XRootD 5.5 answers a request with `Want-Digest` for a missing file with 500 "failed to
- * calculate checksum" instead of 404: a HEAD without it tells the real, often permanent, reason.
- */
-async function refuseGet(client: HttpClient, url: URL, task: TransferTask, res: HttpResponse, askedDigest: boolean, signal: AbortSignal): Promise<never> {
-  if (askedDigest && res.status >= 500) {
-    const said = await bodyText(res.body);
-    const probe = await send(client, { method: 'HEAD', url, token: task.token, signal });
-    await discard(probe.body);
-    if (probe.status >= 400 && probe.status < 500) {
-      const reason = probe.status === 404 ? 'no such file or directory' : probe.status === 403 ? 'permission denied' : 'refused';
-      throw httpError('GET', url, probe.status, `${reason} (asked for a checksum, the server said ${res.status} ${said})`);
-    }
-    throw httpError('GET', url, res.status, said, header(res.headers, 'retry-after'));
-  }
-  return refuse('GET', url, res);
-}
-
-interface Plan {
-  offset: number;
-  total: number | null;
-  expected?: string | undefined;
-}
-
-/** What a resumed download still needs: HEAD tells the size and digest, the part file what we have. */
-async function planResume(client: HttpClient, url: URL, task: TransferTask, algo: ChecksumAlgorithm | undefined, have: number, signal: AbortSignal): Promise<Plan> {
-  const head = await send(client, { method: 'HEAD', url, token: task.token, headers: algo ? { 'Want-Digest': wantDigestHeader(algo) } : {}, signal });
+/** Where to start: the part file's size, if the server (HEAD) still has at least that much. */
+async function resumeOffset(client: HttpClient, url: URL, task: TransferTask, have: number, signal: AbortSignal): Promise<{ offset: number; total: number | null }> {
+  if (have === 0) return { offset: 0, total: null };
+  const head = await send(client, { method: 'HEAD', url, token: task.token, signal });
   await discard(head.body);
-  if (head.status !== 200) {
-    if (algo && head.status >= 500) return planResume(client, url, task, undefined, have, signal);
-    return refuse('HEAD', url, head);
-  }
+  if (head.status !== 200) return refuse('HEAD', url, head);
   const total = contentLength(head);
-  const expected = algo ? serverDigest(head.headers.digest, algo) : undefined;
-  if (total === null || have > total) return { offset: 0, total, expected };
-  return { offset: have, total, expected };
+  return total === null || have > total ? { offset: 0, total } : { offset: have, total };
+}
+
+/** GET from `offset` on: the whole file, or a closed range of the rest; no response when nothing is left. */
+async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offset: number, total: number | null, signal: AbortSignal): Promise<{ res: HttpResponse | null; offset: number }> {
+  if (offset > 0 && total !== null) {
+    if (offset === total) return { res: null, offset };
+    // A closed range (XRootD 5.5 answers `bytes=N-` with an empty body) through a lenient parser
+    // (its 206 replies end the Content-Range line with a bare LF).
+    const res = await nodeSend(client, { method: 'GET', url, token: task.token, headers: { Range: `bytes=${offset}-${total - 1}` }, signal, lenientParser: true });
+    if (res.status === 206 && rangeStart(res) === offset) return { res, offset };
+    if (res.status === 200) return { res, offset: 0 }; // the server sent it all
+    if (res.status !== 206) return refuse('GET', url, res);
+    await discard(res.body); // a range we did not ask for: start over
+  }
+  const res = await send(client, { method: 'GET', url, token: task.token, signal });
+  if (res.status !== 200) return refuse('GET', url, res);
+  return { res, offset: 0 };
 }
 
 /**
- * Downloads into `<dest>.petrel-part` beside the destination (resuming it with a closed Range,
- * since XRootD 5.5 mishandles open-ended ones), checks the checksum computed while streaming,
- * fsyncs and renames: a partial file never appears at the destination path.
+ * Downloads into `<dest>.petrel-part` beside the destination (resuming what a part file holds),
+ * compares the checksum computed while streaming with the server's, fsyncs and renames: a partial
+ * file never appears at the destination path.
  */
 export async function download(client: HttpClient, task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
   const url = new URL(task.source);
   const dest = task.destination;
   const part = partPath(dest);
   const algo = task.checksum === 'none' ? undefined : task.checksum;
-  const wantDigest: Record<string, string> = algo ? { 'Want-Digest': wantDigestHeader(algo) } : {};
   await mkdir(dirname(dest), { recursive: true }).catch((e: unknown) => {
     throw localError(e, dirname(dest), 'creating');
   });
 
-  const have = await fileSize(part);
-  let plan: Plan = have > 0 ? await planResume(client, url, task, algo, have, ctx.signal) : { offset: 0, total: null };
+  const planned = await resumeOffset(client, url, task, await fileSize(part), ctx.signal);
+  const { res, offset } = await fetchBody(client, url, task, planned.offset, planned.total, ctx.signal);
+  const total = res && offset === 0 ? contentLength(res) : planned.total;
   const sum: Checksummer | undefined = algo ? createChecksummer(algo) : undefined;
-
-  let res: HttpResponse | undefined;
-  if (plan.offset > 0 && plan.total !== null && plan.offset < plan.total) {
-    // A closed range (XRootD 5.5 answers `bytes=N-` with an empty body), no Want-Digest (the HEAD
-    // gave the whole file's), and a lenient parser for XRootD's malformed 206 headers.
-    res = await nodeSend(client, { method: 'GET', url, token: task.token, headers: { Range: `bytes=${plan.offset}-${plan.total - 1}` }, signal: ctx.signal, lenientParser: true });
-    if (res.status !== 206 || rangeStart(res) !== plan.offset) {
-      if (res.status !== 200) {
-        if (res.status !== 206) return refuseGet(client, url, task, res, Boolean(algo), ctx.signal);
-        await discard(res.body);
-        res = undefined;
-      }
-      plan = { ...plan, offset: 0 }; // the server sent everything (or nonsense): start over
-    }
-  } else if (plan.offset === 0 || plan.total === null) {
-    plan = { offset: 0, total: null };
-  }
-  if (plan.offset === 0 && !res) {
-    res = await send(client, { method: 'GET', url, token: task.token, headers: wantDigest, signal: ctx.signal });
-    if (res.status !== 200) return refuseGet(client, url, task, res, Boolean(algo), ctx.signal);
-  }
-  if (plan.offset === 0 && res) {
-    plan = { offset: 0, total: contentLength(res), expected: algo ? serverDigest(res.headers.digest, algo) : undefined };
-  }
-
-  if (plan.offset > 0 && sum) {
-    await hashPrefix(part, plan.offset, sum, ctx.signal).catch((e: unknown) => {
+  if (offset > 0 && sum) {
+    await hashPrefix(part, offset, sum, ctx.signal).catch((e: unknown) => {
       throw localError(e, part, 'reading');
     });
   }
 
-  let done = plan.offset;
-  const total = plan.total;
+  let done = offset;
   ctx.onProgress({ bytesDone: done, bytesTotal: total });
   if (res) {
     let localFailure: unknown;
     try {
-      const out = createWriteStream(part, { flags: plan.offset > 0 ? 'r+' : 'w', start: plan.offset, highWaterMark: 1 << 20 });
+      const out = createWriteStream(part, { flags: offset > 0 ? 'r+' : 'w', start: offset, highWaterMark: 1 << 20 });
       out.on('error', (e) => (localFailure ??= e));
       const tap = createTap(sum, (n) => {
         done += n;
@@ -141,7 +104,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
     throw new PetrelError('TRANSFER_CONNECTION', `GET ${url.href}: the connection ended after ${done} of ${total} bytes`, { transient: true });
   }
 
-  const checksum = sum && algo ? await verifyChecksum(task, algo, sum.digest(), plan.expected, () => removeFile(part)) : undefined;
+  const checksum = sum && algo ? await verifyChecksum(task, algo, sum.digest(), await remoteDigest(client, url, task.token, algo, ctx.signal), () => removeFile(part)) : undefined;
   await commitFile(part, dest).catch((e: unknown) => {
     throw localError(e, dest, 'renaming into');
   });

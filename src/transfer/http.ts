@@ -24,7 +24,23 @@ export interface HttpClient {
   undici: Agent;
   nodeAgents: { 'https:': NodeHttpsAgent; 'http:': NodeHttpAgent };
   idleTimeoutMs: number;
+  /** Runs `fn` when no other call for the same key runs (calls queue in order). */
+  oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+function createSerializer(): HttpClient['oneAtATime'] {
+  const tails = new Map<string, Promise<unknown>>();
+  return (key, fn) => {
+    const prev = tails.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    void tail.then(() => {
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    return run;
+  };
 }
 
 const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -50,21 +66,24 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   // One parsed CA store for every connection: passing `ca` instead would re-parse the whole
   // system bundle at each TLS handshake.
   const secureContext = createSecureContext({ ca: trustedCAs(opts.caFile) });
+  // No TLS session resumption: XRootD 5.5 servers crash (SIGSEGV) when clients resume sessions
+  // on new connections under load; keep-alive makes full handshakes rare anyway.
   const undici = new Agent({
-    connect: { secureContext, timeout: opts.connectTimeoutMs ?? 30_000 },
+    connect: { secureContext, timeout: opts.connectTimeoutMs ?? 30_000, maxCachedSessions: 0 },
     headersTimeout: idle,
     bodyTimeout: idle,
     keepAliveTimeout: 30_000,
     connections: 64,
   });
   const nodeAgents = {
-    'https:': new NodeHttpsAgent({ keepAlive: true, secureContext, maxSockets: 64 }),
+    'https:': new NodeHttpsAgent({ keepAlive: true, secureContext, maxSockets: 64, maxCachedSessions: 0 }),
     'http:': new NodeHttpAgent({ keepAlive: true, maxSockets: 64 }),
   };
   return {
     undici,
     nodeAgents,
     idleTimeoutMs: idle,
+    oneAtATime: createSerializer(),
     async close() {
       nodeAgents['https:'].destroy();
       nodeAgents['http:'].destroy();

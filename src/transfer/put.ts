@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PetrelError } from '../errors.js';
-import { createChecksummer, type ChecksumAlgorithm, type Checksummer } from './checksum.js';
-import { serverDigest, wantDigestHeader } from './digest.js';
+import { createChecksummer, type Checksummer } from './checksum.js';
+import { remoteDigest } from './remote-digest.js';
 import { httpError, localError } from './errors.js';
 import { bodyText, discard, header, send, type HttpClient } from './http.js';
 import { nodeSend } from './node-request.js';
@@ -72,12 +72,4 @@ export async function upload(client: HttpClient, task: TransferTask, ctx: Transf
   const remote = await remoteDigest(client, url, task.token, algo, ctx.signal);
   const checksum = await verifyChecksum(task, algo, sum.digest(), remote, () => deleteRemote(client, url, task.token));
   return { bytesDone: sent, bytesTotal: size, checksum };
-}
-
-/** The server's digest of a file, or undefined when it will not say (e.g. a token that may write but not read). */
-async function remoteDigest(client: HttpClient, url: URL, token: string | null, algo: ChecksumAlgorithm, signal: AbortSignal): Promise<string | undefined> {
-  const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal });
-  await discard(head.body);
-  if (head.status !== 200) return undefined;
-  return serverDigest(head.headers.digest, algo);
 }

@@ -1,7 +1,8 @@
 // The HTTP engine against the XRootD test bed, plus two tiny HTTPS stand-ins for what the bed's
 // XRootD does not do: redirecting, and answering 429/503 with Retry-After.
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -114,5 +115,22 @@ describe('HTTP engine', () => {
     const dest = `${a.url}/up-${randomUUID().slice(0, 6)}/up.bin`;
     const res = await engine().run({ kind: 'put', source: join(dir, 'up.bin'), destination: dest, token, checksum: 'adler32' }, ctx());
     expect(res).toMatchObject({ bytesDone: data.length, checksum: { verified: true, value: checksumOf('adler32', data) } });
+  });
+
+  // Mounting a small tmpfs needs root, which CI has.
+  it.runIf(process.getuid?.() === 0)('fails at once on a full disk, removing the partial file', async () => {
+    const dir = await tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
+    onTestFinished(() => void execFileSync('umount', ['-l', dir]));
+    const path = `/big-${randomUUID().slice(0, 6)}.bin`;
+    await writeDataFile(a, path, 8 << 20);
+    const task: TransferTask = { kind: 'get', source: `${a.url}${path}`, destination: join(dir, 'big.bin'), token: await mintToken(tb, { scope: 'storage.read:/' }), checksum: 'adler32' };
+    const e = engine();
+    const err = (await e.run(task, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(err.code).toBe('TRANSFER_DISK_FULL');
+    expect(err.transient).toBe(false);
+    expect(err.hint).toContain('free some space');
+    await e.discard(task, { wasRunning: true });
+    expect(existsSync(join(dir, 'big.bin.petrel-part'))).toBe(false);
   });
 });
