@@ -54,7 +54,7 @@ describe('get and put through the agent', () => {
     const job = JSON.parse(res.stdout);
     expect(job.state).toBe('failed');
     expect(job.failedTransfers[0].error.code).toBe('TRANSFER_DENIED');
-    expect(job.failedTransfers[0].error.message).toMatch(/403 permission denied/);
+    expect(job.failedTransfers[0].error.message).toMatch(/403 Unable to open \/noauth-\w+\.bin; permission denied/);
     expect(job.failedTransfers[0].attempts, 'a permanent refusal is not retried').toBe(1);
   });
 

@@ -87,7 +87,7 @@ describe('petrel CLI', () => {
     expect(res.code).toBe(1);
     expect(res.stdout).toContain('2 of 3 transfers succeeded, 1 failed');
     expect(res.stdout).toContain(`${a.url}${dir}/missing`);
-    expect(res.stdout).toMatch(/404 no such file or directory/);
+    expect(res.stdout).toMatch(/404 Unable to open \/partial-\w+\/missing; no such file or directory/);
     expect(res.stdout).toContain('petrel job retry');
   });
 
