@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PetrelError } from '../../src/errors.js';
+import type { PetrelError } from '../../src/errors.js';
+import { thrown } from '../helpers/errors.js';
 import { hostKey, intoDirectory, locationName, parseLocation, type Location } from '../../src/transfer/location.js';
-
-/** The PetrelError `fn` throws; fails the test when it returns or throws anything else. */
-function thrown(fn: () => unknown): PetrelError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e, 'a PetrelError, not a foreign error').toBeInstanceOf(PetrelError);
-    return e as PetrelError;
-  }
-  throw new Error('expected a PetrelError, but nothing was thrown');
-}
 
 function remoteUrl(loc: Location): URL {
   if (loc.kind !== 'remote') throw new Error(`expected a remote location, got ${loc.path}`);

@@ -2,18 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { PetrelError } from '../../src/errors.js';
+import { thrown } from '../helpers/errors.js';
 import { parsePairList, planTransfers } from '../../src/transfer/plan.js';
-
-function thrown(fn: () => unknown): PetrelError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e, 'a PetrelError, not a foreign error').toBeInstanceOf(PetrelError);
-    return e as PetrelError;
-  }
-  throw new Error('expected a PetrelError, but nothing was thrown');
-}
 
 /** A fresh temp directory, removed when the test ends. */
 async function tempDir(): Promise<string> {
