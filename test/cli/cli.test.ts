@@ -1,10 +1,11 @@
 // The petrel command as a user runs it: exit codes, messages, in-process and --async runs.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import { makeHome, petrel, type Home } from '../helpers/agent.js';
+import { CLI, makeHome, petrel, type Home } from '../helpers/agent.js';
 import { mintToken, writeDataFile } from '../testbed/index.js';
 
 const tb = inject('testbed');
@@ -18,6 +19,16 @@ async function home(config: Record<string, unknown> = {}): Promise<Home> {
     await h.cleanup();
   });
   return h;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((done) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => done({ code, out }));
+  });
 }
 
 async function tokenFile(h: Home, scope = 'storage.read:/ storage.create:/ storage.modify:/'): Promise<string> {
@@ -66,6 +77,20 @@ describe('petrel CLI', () => {
     expect(res.stderr).toMatch(/^petrel: job \w+ (running|succeeded)/m);
     expect((await readFile(join(h.dir, path.slice(1)))).equals(data)).toBe(true);
     expect(existsSync(h.socket), 'no agent was started').toBe(false);
+  });
+
+  it('draws a progress bar on a terminal', async () => {
+    const h = await home();
+    const path = `/tty-${randomUUID().slice(0, 8)}.bin`;
+    await writeDataFile(a, path, 8 << 20);
+    const cmd = [process.execPath, CLI, 'get', '--token', await tokenFile(h), `${a.url}${path}`, join(h.dir, 'tty.bin')].map((x) => `'${x}'`).join(' ');
+    // script(1) runs the command on a pseudo-terminal, as a person would.
+    const res = await run('script', ['-qec', cmd, '/dev/null'], h.env);
+    expect(res.code, res.out).toBe(0);
+    const ESC = String.fromCharCode(27);
+    const screen = res.out.replace(new RegExp(`${ESC}\\[[0-9;?]*[a-zA-Z]|${ESC}[78]`, 'g'), '');
+    expect(screen).toMatch(/[░█]{10,}/);
+    expect(screen).toMatch(/100% \| 1\/1 files \| 8\.0 MiB\/8\.0 MiB/);
   });
 
   it('uses a token found by WLCG bearer-token discovery (BEARER_TOKEN)', async () => {
