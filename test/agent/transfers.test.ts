@@ -112,4 +112,37 @@ describe('get and put through the agent', () => {
       expect((await readFile(join(out, name))).equals(data), name).toBe(true);
     }
   }, 180_000);
+
+  it('keeps to the per-host limit while using the global one across hosts', async () => {
+    const h = await makeHome(tb, { concurrency: 4, perHostConcurrency: 1 });
+    onTestFinished(() => h.cleanup());
+    const limited = await startAgent(h);
+    onTestFinished(async () => {
+      await limited.stop();
+    });
+    const dir = `/hosts-${randomUUID().slice(0, 8)}`;
+    const transfers = [];
+    for (const server of [tb.servers.a, tb.servers.b]) {
+      for (let i = 0; i < 6; i++) {
+        await writeDataFile(server, `${dir}/f${i}`, 16 << 20);
+        transfers.push({ source: `${server.url}${dir}/f${i}`, destination: join(h.dir, server.name, `f${i}`) });
+      }
+    }
+    const token = await mintToken(tb, { scope: 'storage.read:/' });
+    const { id } = await limited.client.submit({ kind: 'get', token, transfers });
+    let most = 0;
+    for (;;) {
+      const job = await limited.client.job(id, { transferState: 'running', transferLimit: 100 });
+      const perHost = new Map<string, number>();
+      for (const t of job.transfers) perHost.set(new URL(t.source).host, (perHost.get(new URL(t.source).host) ?? 0) + 1);
+      for (const n of perHost.values()) expect(n, 'running transfers on one host').toBeLessThanOrEqual(1);
+      most = Math.max(most, job.transfers.length);
+      if (job.finishedAt) {
+        expect(job.state).toBe('succeeded');
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(most, 'both hosts ran at once').toBe(2);
+  }, 120_000);
 });
