@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open as openFile, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { PetrelError } from '../errors.js';
+import { emptyContents, WalletContents } from './contents.js';
+import { deriveKey, open, parseEnvelope, seal, type KdfParams, type WalletKey } from './envelope.js';
+
+const LOCK_OPTIONS = {
+  // The wallet may not exist yet (init), and a symlinked config dir must not move the lock.
+  realpath: false,
+  stale: 10_000,
+  retries: { retries: 60, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
+};
+
+async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(path, {
+      ...LOCK_OPTIONS,
+      // A lock found stale mid-write is reported, not thrown from a timer where nothing can catch it.
+      onCompromised: () => undefined,
+    });
+  } catch (e) {
+    throw new PetrelError('WALLET_BUSY', `the wallet ${path} stays locked by another petrel process`, {
+      hint: `if no petrel process runs, remove ${path}.lock`,
+      cause: e,
+    });
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new PetrelError('WALLET_NOT_INITIALIZED', `there is no wallet at ${path}`, { hint: 'create one with `petrel wallet init`' });
+    }
+    throw new PetrelError('WALLET_IO', `cannot read the wallet ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Write-to-temp, fsync, rename, fsync the directory: a crash leaves the old file or the new one. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fh = await openFile(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    const dir = await openFile(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw new PetrelError('WALLET_IO', `cannot write the wallet ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function decode(plain: Buffer, path: string): WalletContents {
+  const parsed = WalletContents.safeParse(JSON.parse(plain.toString('utf8')));
+  if (!parsed.success) throw new PetrelError('WALLET_CORRUPT', `the wallet ${path} decrypts, but its contents are not understood`, { hint: 'upgrade petrel' });
+  return parsed.data;
+}
+
+/** Reads and decrypts with a key derived earlier; a key from before a password change fails. */
+export async function readWallet(path: string, key: WalletKey): Promise<WalletContents> {
+  const envelope = parseEnvelope(await readText(path), path);
+  if (envelope.kdf.salt !== key.kdf.salt) {
+    throw new PetrelError('WALLET_BAD_PASSWORD', 'the wallet password was changed since the wallet was opened', { hint: 'open it again: `petrel wallet open`' });
+  }
+  return decode(open(envelope, key), path);
+}
+
+/** Derives the key from the password with the file's own KDF parameters, and decrypts. */
+export async function unlockWallet(path: string, password: string): Promise<{ key: WalletKey; contents: WalletContents }> {
+  const envelope = parseEnvelope(await readText(path), path);
+  const key = await deriveKey(password, envelope.kdf);
+  return { key, contents: decode(open(envelope, key), path) };
+}
+
+/** Creates a new, empty wallet (0600); refuses to replace one. */
+export async function initWallet(path: string, password: string, kdf?: Omit<KdfParams, 'name' | 'salt'>): Promise<WalletKey> {
+  const key = await deriveKey(password, kdf);
+  await withLock(path, async () => {
+    try {
+      await readFile(path);
+      throw new PetrelError('WALLET_EXISTS', `a wallet already exists at ${path}`, { hint: 'open it with `petrel wallet open`, or change its password with `petrel wallet passwd`' });
+    } catch (e) {
+      if (e instanceof PetrelError) throw e;
+    }
+    await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(emptyContents())), key)));
+  });
+  return key;
+}
+
+/**
+ * The one way to change a wallet: under the file lock, re-read and decrypt, apply `change` to
+ * the freshest contents, encrypt with a fresh nonce and replace the file atomically. Writers of
+ * different entries never undo each other.
+ */
+export async function updateWallet(path: string, key: WalletKey, change: (c: WalletContents) => void): Promise<WalletContents> {
+  return withLock(path, async () => {
+    const contents = await readWallet(path, key);
+    change(contents);
+    await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(contents)), key)));
+    return contents;
+  });
+}
+
+/** Re-encrypts under a new password (new salt); returns the new key. */
+export async function rekeyWallet(path: string, oldPassword: string, newPassword: string): Promise<WalletKey> {
+  return withLock(path, async () => {
+    const { contents } = await unlockWallet(path, oldPassword);
+    const key = await deriveKey(newPassword);
+    await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(contents)), key)));
+    return key;
+  });
+}
