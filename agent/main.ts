@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../src/log.js';
 import { packageVersion } from '../src/package-root.js';
 import { resolvePaths } from '../src/paths.js';
 import { createHttpEngine } from '../src/transfer/engine.js';
+import { createWalletSession } from '../src/wallet/index.js';
 import { createApp } from './app.js';
 import { activationFd, claimSocketPath } from './socket.js';
 
@@ -47,6 +48,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     logger,
     runId: randomUUID(),
   });
+  const wallet = createWalletSession({ path: paths.walletFile });
   const startedAt = new Date().toISOString();
   const version = packageVersion();
   let stopping: Promise<void> | undefined;
@@ -63,7 +65,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     tokenStorage: 'database-plaintext',
   });
 
-  const app = createApp({ jobs, health, shutdown: () => void shutdown('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
+  const app = createApp({ jobs, wallet, health, shutdown: () => void shutdown('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   try {
     if (fd !== undefined) {
@@ -92,6 +94,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     stopping ??= (async () => {
       logger.info('agent stopping', { why });
       server.close();
+      wallet.close();
       await jobs.stop();
       server.closeAllConnections();
       if (fd === undefined) {

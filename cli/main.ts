@@ -5,6 +5,7 @@ import { register as agent } from './commands/agent.js';
 import { register as get } from './commands/get.js';
 import { register as job } from './commands/job.js';
 import { register as put } from './commands/put.js';
+import { register as wallet } from './commands/wallet.js';
 import { EXIT } from './lib/output.js';
 
 function version(): string {
@@ -26,7 +27,7 @@ const program = new Command('petrel')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`petrel: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [get, put, job, agent]) register(program);
+for (const register of [get, put, job, wallet, agent]) register(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

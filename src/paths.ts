@@ -8,6 +8,7 @@ export interface PetrelPaths {
   database: string;
   logFile: string;
   configFile: string;
+  walletFile: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -34,5 +35,6 @@ export function resolvePaths(env: Env = process.env): PetrelPaths {
     database: join(stateDir, 'agent.db'),
     logFile: join(stateDir, 'agent.log'),
     configFile: join(configDir, 'config.json'),
+    walletFile: join(configDir, 'wallet.json'),
   };
 }

@@ -11,6 +11,8 @@ import {
   JobView,
   ShutdownReply,
   SubmitJobReply,
+  WalletStatus,
+  type OpenWalletRequest,
   type JobDetailQuery,
   type ListJobsQuery,
   type SubmitJobRequest,
@@ -83,6 +85,9 @@ export function createAgentClient(opts: AgentClientOptions) {
     job: (id: string, q: JobDetailQuery = {}) => call(JobDetail, 'GET', `/jobs/${encodeURIComponent(id)}${queryString(q)}`),
     cancel: (id: string) => call(JobView, 'POST', `/jobs/${encodeURIComponent(id)}/cancel`),
     retry: (id: string) => call(JobView, 'POST', `/jobs/${encodeURIComponent(id)}/retry`),
+    wallet: () => call(WalletStatus, 'GET', '/wallet'),
+    openWallet: (req: OpenWalletRequest) => call(WalletStatus, 'POST', '/wallet/open', req),
+    closeWallet: () => call(WalletStatus, 'POST', '/wallet/close'),
 
     /** Server-sent events of one job until it ends (or `signal` aborts). */
     async *events(id: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {

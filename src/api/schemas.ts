@@ -159,3 +159,34 @@ export const JobEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('progress'), progress: ProgressEvent }),
 ]);
 export type JobEvent = z.infer<typeof JobEvent>;
+
+export const OpenWalletRequest = z
+  .object({
+    password: z.string().min(1).max(4096),
+    /** Seconds after which the wallet closes itself. */
+    lifetime: z.number().int().min(1).max(366 * 86_400).optional(),
+  })
+  .strict();
+export type OpenWalletRequest = z.infer<typeof OpenWalletRequest>;
+
+export const WalletStatus = z.object({
+  path: z.string(),
+  initialized: z.boolean(),
+  open: z.boolean(),
+  until: z.string().optional(),
+  entries: z
+    .array(
+      z.object({
+        id: z.string(),
+        issuer: z.string(),
+        prefixes: z.array(z.string()),
+        scopes: z.array(z.string()),
+        accessTokenExpiresAt: z.string().optional(),
+        hasRefreshToken: z.boolean(),
+        obtainedBy: z.string(),
+        dead: z.boolean(),
+      }),
+    )
+    .optional(),
+});
+export type WalletStatus = z.infer<typeof WalletStatus>;

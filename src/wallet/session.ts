@@ -1,0 +1,102 @@
+import { existsSync } from 'node:fs';
+import { PetrelError } from '../errors.js';
+import type { WalletContents } from './contents.js';
+import type { WalletKey } from './envelope.js';
+import { readWallet, unlockWallet } from './file.js';
+
+export interface WalletEntryView {
+  id: string;
+  issuer: string;
+  prefixes: string[];
+  scopes: string[];
+  accessTokenExpiresAt?: string;
+  hasRefreshToken: boolean;
+  obtainedBy: string;
+  dead: boolean;
+}
+
+export interface WalletStatus {
+  path: string;
+  initialized: boolean;
+  open: boolean;
+  /** When an open wallet closes itself. */
+  until?: string;
+  /** Listed only while open; never a secret. */
+  entries?: WalletEntryView[];
+}
+
+const MAX_DELAY_MS = 30_000;
+
+function entries(contents: WalletContents): WalletEntryView[] {
+  return Object.values(contents.credentials).map((c) => ({
+    id: c.id,
+    issuer: c.issuer,
+    prefixes: c.prefixes,
+    scopes: c.scopes,
+    ...(c.accessTokenExpiresAt ? { accessTokenExpiresAt: new Date(c.accessTokenExpiresAt).toISOString() } : {}),
+    hasRefreshToken: Boolean(c.refreshToken),
+    obtainedBy: c.obtainedBy,
+    dead: c.dead,
+  }));
+}
+
+/**
+ * The agent's hold on the wallet: the derived key lives only here, in memory, while the wallet
+ * is open; close, the lifetime's end and shutdown forget it. Wrong passwords cost a growing delay.
+ */
+export function createWalletSession(opts: { path: string; baseDelayMs?: number }) {
+  const baseDelay = opts.baseDelayMs ?? 250;
+  let key: WalletKey | undefined;
+  let until: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
+
+  function forget(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    key?.key.fill(0);
+    key = undefined;
+    until = undefined;
+  }
+
+  return {
+    async open(password: string, lifetimeMs?: number): Promise<void> {
+      let unlocked;
+      try {
+        unlocked = await unlockWallet(opts.path, password);
+      } catch (e) {
+        if (e instanceof PetrelError && e.code === 'WALLET_BAD_PASSWORD') {
+          failures++;
+          await new Promise((r) => setTimeout(r, Math.min(MAX_DELAY_MS, baseDelay * 2 ** (failures - 1))));
+        }
+        throw e;
+      }
+      failures = 0;
+      forget();
+      key = unlocked.key;
+      if (lifetimeMs) {
+        until = Date.now() + lifetimeMs;
+        timer = setTimeout(forget, lifetimeMs);
+        timer.unref();
+      }
+    },
+
+    close: forget,
+
+    isOpen: (): boolean => key !== undefined,
+
+    /** The key of the open wallet, for reads and writes through src/wallet/file.ts. */
+    key(): WalletKey {
+      if (!key) throw new PetrelError('WALLET_CLOSED', 'the wallet is closed', { hint: 'open it with `petrel wallet open`' });
+      return key;
+    },
+
+    async status(): Promise<WalletStatus> {
+      const base = { path: opts.path, initialized: existsSync(opts.path), open: key !== undefined };
+      if (!key) return base;
+      return { ...base, ...(until ? { until: new Date(until).toISOString() } : {}), entries: entries(await readWallet(opts.path, key)) };
+    },
+  };
+}
+
+export type WalletSession = ReturnType<typeof createWalletSession>;
