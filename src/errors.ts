@@ -15,7 +15,7 @@ export const ERROR_STATUS = {
   AGENT_SHUTTING_DOWN: 503,
   JOB_NOT_FOUND: 404,
   JOB_NOT_FINISHED: 409,
-  JOB_FAILED: 422,
+  JOB_FINISHED: 409,
   TOKEN_FILE_UNREADABLE: 400,
   WALLET_NOT_INITIALIZED: 404,
   WALLET_EXISTS: 409,
@@ -80,10 +80,6 @@ export class PetrelError extends Error {
   toJSON(): ErrorInfo {
     return { code: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}) };
   }
-}
-
-export function isPetrelError(e: unknown): e is PetrelError {
-  return e instanceof PetrelError;
 }
 
 export function isErrorCode(code: string): code is ErrorCode {

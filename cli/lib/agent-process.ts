@@ -43,7 +43,8 @@ export async function ensureAgent(client: AgentClient): Promise<{ health: Health
     const child = spawn(process.execPath, [CLI_MAIN, 'agent', 'run', '--log-file', paths.logFile], {
       detached: true,
       stdio: ['ignore', log, log],
-      env: process.env,
+      // The agent takes tokens per job; one found in this shell must not live on in the daemon.
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BEARER_TOKEN' && k !== 'BEARER_TOKEN_FILE')),
     });
     child.once('exit', (code) => (exited = code));
     child.unref();

@@ -32,7 +32,17 @@ export async function list(_: unknown, opts: Opts): Promise<number> {
 }
 
 export async function status(id: string, opts: Opts): Promise<number> {
-  const detail = await withClient((c) => c.job(id, { transferLimit: opts.all ? 10_000 : 20 }));
+  const detail = await withClient(async (c) => {
+    const first = await c.job(id, { transferLimit: opts.all ? 10_000 : 20 });
+    // --all: every page of transfers, not only the first.
+    for (let next = first.nextTransfers; opts.all && next; ) {
+      const page = await c.job(id, { transferLimit: 10_000, transferCursor: next });
+      first.transfers.push(...page.transfers);
+      next = page.nextTransfers;
+      if (!next) delete first.nextTransfers;
+    }
+    return first;
+  });
   if (opts.json) {
     printJson(detail);
     return EXIT.ok;

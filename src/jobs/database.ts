@@ -20,7 +20,7 @@ export interface OpenDatabase {
  * Opens (creating if needed) the job database: mode 0600 in a 0700 directory, WAL, foreign keys,
  * migrations from migrations/ applied. `:memory:` gives a private database (in-process transfers).
  */
-export function openDatabase(path: string): OpenDatabase {
+export function openDatabase(path: string, opts: { exclusive?: boolean } = {}): OpenDatabase {
   const inMemory = path === ':memory:';
   if (!inMemory) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -31,11 +31,13 @@ export function openDatabase(path: string): OpenDatabase {
   let sqlite: Database.Database;
   try {
     sqlite = new Database(path);
+    if (opts.exclusive) holdExclusively(sqlite, path);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
   } catch (e) {
+    if (e instanceof PetrelError) throw e;
     throw new PetrelError('INTERNAL', `cannot open the job database ${path}: ${(e as Error).message}`, {
       hint: `move ${path} aside and start the agent again`,
       cause: e,
@@ -55,4 +57,25 @@ export function openDatabase(path: string): OpenDatabase {
     for (const side of ['-wal', '-shm']) if (existsSync(path + side)) chmodSync(path + side, 0o600);
   }
   return { db, sqlite, path, close: () => sqlite.close() };
+}
+
+/**
+ * One agent per database: an exclusive SQLite lock held for the connection's life. The kernel
+ * drops it when the process dies, so a restart after `kill -9` is not kept waiting.
+ */
+function holdExclusively(sqlite: Database.Database, path: string): void {
+  sqlite.pragma('busy_timeout = 1000');
+  sqlite.pragma('locking_mode = EXCLUSIVE');
+  try {
+    sqlite.exec('BEGIN EXCLUSIVE; COMMIT;');
+  } catch (e) {
+    sqlite.close();
+    if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+      throw new PetrelError('AGENT_ALREADY_RUNNING', `another petrel agent is using the job database ${path}`, {
+        hint: 'use that agent (is PETREL_SOCKET or XDG_RUNTIME_DIR set differently?), or stop it with `petrel agent stop`',
+        cause: e,
+      });
+    }
+    throw e;
+  }
 }

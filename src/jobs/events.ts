@@ -21,9 +21,6 @@ export function createJobEvents() {
     emit(jobId: string, event: JobEvent): void {
       for (const fn of listeners.get(jobId) ?? []) fn(event);
     },
-    watchedJobs(): string[] {
-      return [...listeners.keys()];
-    },
   };
 }
 

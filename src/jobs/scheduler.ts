@@ -88,8 +88,9 @@ export function createScheduler(deps: SchedulerDeps) {
       }
       if (!skipped) break;
     }
-    const due = store.nextDueAt();
-    if (due !== undefined && running.size < config.concurrency) {
+    // Only backoffs need a timer: a transfer due now but held by a limit starts when one ends.
+    const due = running.size < config.concurrency ? store.nextDueAt(Date.now()) : undefined;
+    if (due !== undefined) {
       // Not unref'd: an in-process run waiting out a retry backoff must stay alive.
       wakeTimer = setTimeout(pump, Math.max(10, due - Date.now()));
     }
@@ -164,7 +165,7 @@ export function createScheduler(deps: SchedulerDeps) {
       return;
     }
     if (entry.stopReason === 'cancel') {
-      await engine.discard(task, { wasRunning: true });
+      await engine.discard(task);
       store.finishTransfer(row.id, { state: 'cancelled', ...bytes });
       return;
     }
@@ -178,7 +179,7 @@ export function createScheduler(deps: SchedulerDeps) {
     }
     logger.info('transfer failed', { job: row.jobId, transfer: row.idx, attempts: row.attempts, code: err.code, reason: err.message });
     // A transient failure that ran out of attempts keeps its partial file, so `petrel job retry` resumes it.
-    if (!err.transient) await engine.discard(task, { wasRunning: true });
+    if (!err.transient) await engine.discard(task);
     const final = err.transient
       ? new PetrelError(err.code, `${err.message} (gave up after ${row.attempts} attempts)`, { hint: err.hint ?? 'run `petrel job retry <id>` once the storage is back' })
       : err;
@@ -234,6 +235,7 @@ export function createScheduler(deps: SchedulerDeps) {
     start(): void {
       const orphans = store.requeueOrphans(deps.runId);
       if (orphans) logger.info('re-queued transfers a previous run left running', { count: orphans });
+      for (const jobId of store.unfinishedJobIds()) store.finishJobIfDone(jobId);
       flushTimer = setInterval(flushProgress, config.progressFlushMs);
       progressTimer = setInterval(emitProgress, 500);
       flushTimer.unref();
@@ -264,6 +266,7 @@ export function createScheduler(deps: SchedulerDeps) {
     async cancel(jobId: string): Promise<void> {
       const res = store.cancelJob(jobId);
       if (!res) throw new PetrelError('JOB_NOT_FOUND', `no job ${jobId}`, { hint: 'list jobs with `petrel job list`' });
+      if (res.job.finishedAt !== null) throw new PetrelError('JOB_FINISHED', `job ${jobId} has already ${res.job.state}`, { hint: 'nothing to cancel' });
       const aborted: Running[] = [];
       for (const id of res.running) {
         const entry = running.get(id);
@@ -274,7 +277,7 @@ export function createScheduler(deps: SchedulerDeps) {
       }
       const options = parseJobOptions(res.job.options);
       for (const t of res.interrupted) {
-        await engine.discard({ kind: res.job.kind, source: t.source, destination: t.destination, token: res.job.token, checksum: options.checksum }, { wasRunning: false });
+        await engine.discard({ kind: res.job.kind, source: t.source, destination: t.destination, token: res.job.token, checksum: options.checksum });
       }
       await waitSettled(aborted, 10_000);
       if (store.finishJobIfDone(jobId)) logger.info('job cancelled', { job: jobId });
@@ -289,7 +292,7 @@ export function createScheduler(deps: SchedulerDeps) {
       clearInterval(progressTimer);
       const entries = [...running.values()];
       for (const entry of entries) {
-        entry.stopReason = 'shutdown';
+        entry.stopReason ??= 'shutdown';
         entry.controller.abort(new PetrelError('TRANSFER_INTERRUPTED', 'the agent is stopping'));
       }
       await waitSettled(entries, 10_000);

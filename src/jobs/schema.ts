@@ -56,6 +56,7 @@ export const transfers = sqliteTable(
     uniqueIndex('transfers_job_idx').on(t.jobId, t.idx),
     index('transfers_job_state').on(t.jobId, t.state),
     index('transfers_queue').on(t.state, t.id),
+    index('transfers_due').on(t.state, t.notBefore),
   ],
 );
 

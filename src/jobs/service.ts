@@ -26,7 +26,7 @@ function notFound(id: string): PetrelError {
 
 /** The job queue as the socket API sees it: submit, look, cancel, retry, follow. */
 export function createJobService(deps: JobServiceDeps) {
-  const database: OpenDatabase = openDatabase(deps.database);
+  const database: OpenDatabase = openDatabase(deps.database, { exclusive: deps.database !== ':memory:' });
   const store = createJobStore(database.db);
   const events = createJobEvents();
 

@@ -151,10 +151,15 @@ export function createJobStore(db: Db) {
       return hot.nextRunnable.all(opts.now, JSON.stringify(opts.busyHosts), opts.limit) as RunnableTransfer[];
     },
 
-    /** The earliest time a queued transfer becomes due, if any is queued. */
-    nextDueAt(): number | undefined {
-      const r = hot.nextDueAt.get() as { at: number | null } | undefined;
+    /** The earliest time after `now` at which a queued transfer in backoff becomes due. */
+    nextDueAt(now: number): number | undefined {
+      const r = hot.nextDueAt.get(now) as { at: number | null } | undefined;
       return r?.at ?? undefined;
+    },
+
+    /** Jobs left unfinished with nothing left to run (a crash between a transfer's end and its job's). */
+    unfinishedJobIds(): string[] {
+      return (hot.unfinishedJobs.all() as { id: string }[]).map((r) => r.id);
     },
 
     markRunning(t: TransferRow, runId: string, now = Date.now()): void {
@@ -206,7 +211,7 @@ export function createJobStore(db: Db) {
      */
     finishJobIfDone(jobId: string, now = Date.now()): JobRow | undefined {
       // The common case, transfers still left, is answered by one prepared statement.
-      if ((hot.unfinishedCount.get(jobId) as { n: number }).n > 0) return undefined;
+      if ((hot.hasUnfinished.get(jobId) as { n: number }).n) return undefined;
       return db.transaction((tx) => {
         const job = tx.select().from(jobs).where(eq(jobs.id, jobId)).get();
         if (!job || job.finishedAt !== null) return undefined;
@@ -353,14 +358,15 @@ function prepareHotStatements(db: Db) {
     byteTotals: client.prepare(
       'SELECT coalesce(sum(bytes_done), 0) AS done, coalesce(sum(bytes_total), 0) AS total, sum(bytes_total IS NULL) AS unknown FROM transfers WHERE job_id = ?',
     ),
-    unfinishedCount: client.prepare("SELECT count(*) AS n FROM transfers WHERE job_id = ? AND state IN ('queued', 'waiting', 'running')"),
+    hasUnfinished: client.prepare("SELECT EXISTS (SELECT 1 FROM transfers WHERE job_id = ? AND state IN ('queued', 'waiting', 'running')) AS n"),
+    unfinishedJobs: client.prepare('SELECT id FROM jobs WHERE finished_at IS NULL'),
     nextRunnable: client.prepare(
       `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.options AS options
        FROM transfers t JOIN jobs j ON j.id = t.job_id
        WHERE t.state = 'queued' AND t.not_before <= ? AND t.host NOT IN (SELECT value FROM json_each(?)) AND j.state != 'cancelled'
        ORDER BY t.id LIMIT ?`,
     ),
-    nextDueAt: client.prepare("SELECT min(not_before) AS at FROM transfers WHERE state = 'queued'"),
+    nextDueAt: client.prepare("SELECT min(not_before) AS at FROM transfers WHERE state = 'queued' AND not_before > ?"),
     finishTransfer: client.prepare(
       `UPDATE transfers SET state = @state, bytes_done = @bytesDone, bytes_total = @bytesTotal, checksum_value = @checksumValue,
        error_code = @errorCode, error_message = @errorMessage, error_hint = @errorHint, finished_at = @finishedAt, run_id = NULL WHERE id = @id`,

@@ -18,6 +18,7 @@ export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[]):
     throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
   }
   const sides = SIDES[kind];
+  const destinations = new Map<string, number>();
   return specs.map((spec, i) => {
     let source: Location;
     let destination: Location;
@@ -35,6 +36,10 @@ export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[]):
         throw bad(i, `the local path ${spec[side]} must be absolute`);
       }
     }
+    const dest = destination.kind === 'local' ? destination.path : destination.url.href;
+    const earlier = destinations.get(dest);
+    if (earlier !== undefined) throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
+    destinations.set(dest, i);
     const remote = source.kind === 'remote' ? source : destination;
     if (remote.kind !== 'remote') throw bad(i, 'no URL in the transfer');
     const text = (l: Location) => (l.kind === 'local' ? l.path : l.url.href);

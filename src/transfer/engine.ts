@@ -2,7 +2,7 @@ import { PetrelError } from '../errors.js';
 import { download } from './get.js';
 import { createHttpClient, type HttpClientOptions } from './http.js';
 import { removeFile } from './local-file.js';
-import { deleteRemote, upload } from './put.js';
+import { upload } from './put.js';
 import { partPath, type TransferEngine } from './task.js';
 
 /** The HTTP engine: get and put over one pooled client. */
@@ -19,9 +19,9 @@ export function createHttpEngine(opts: HttpClientOptions = {}): TransferEngine {
           throw new PetrelError('TRANSFER_REFUSED', `${task.kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
       }
     },
-    async discard(task, { wasRunning }) {
+    async discard(task) {
+      // An upload cleans up after itself (see upload()): only what it wrote, never an older file.
       if (task.kind === 'get') await removeFile(partPath(task.destination));
-      else if (task.kind === 'put' && wasRunning) await deleteRemote(client, new URL(task.destination), task.token);
     },
     async close() {
       await client.close();

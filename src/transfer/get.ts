@@ -71,14 +71,16 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
   });
 
   const planned = await resumeOffset(client, url, task, await fileSize(part), ctx.signal);
-  const { res, offset } = await fetchBody(client, url, task, planned.offset, planned.total, ctx.signal);
-  const total = res && offset === 0 ? contentLength(res) : planned.total;
-  const sum: Checksummer | undefined = algo ? createChecksummer(algo) : undefined;
-  if (offset > 0 && sum) {
-    await hashPrefix(part, offset, sum, ctx.signal).catch((e: unknown) => {
+  // The part file is hashed before the request, so the reply does not sit unread meanwhile.
+  let sum: Checksummer | undefined = algo ? createChecksummer(algo) : undefined;
+  if (planned.offset > 0 && sum) {
+    await hashPrefix(part, planned.offset, sum, ctx.signal).catch((e: unknown) => {
       throw localError(e, part, 'reading');
     });
   }
+  const { res, offset } = await fetchBody(client, url, task, planned.offset, planned.total, ctx.signal);
+  if (offset === 0 && planned.offset > 0 && algo) sum = createChecksummer(algo); // the server sent it all again
+  const total = res && offset === 0 ? contentLength(res) : planned.total;
 
   let done = offset;
   ctx.onProgress({ bytesDone: done, bytesTotal: total });

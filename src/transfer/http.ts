@@ -24,22 +24,32 @@ export interface HttpClient {
   undici: Agent;
   nodeAgents: { 'https:': NodeHttpsAgent; 'http:': NodeHttpAgent };
   idleTimeoutMs: number;
-  /** Runs `fn` when no other call for the same key runs (calls queue in order). */
-  oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` when no other call for the same key runs (calls queue in order); `signal` ends the wait. */
+  oneAtATime<T>(key: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   close(): Promise<void>;
 }
 
 function createSerializer(): HttpClient['oneAtATime'] {
   const tails = new Map<string, Promise<unknown>>();
-  return (key, fn) => {
+  return (key, fn, signal) => {
     const prev = tails.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    const turn = () => {
+      signal?.throwIfAborted();
+      return fn();
+    };
+    const run = prev.then(turn, turn);
     const tail = run.catch(() => undefined);
     tails.set(key, tail);
     void tail.then(() => {
       if (tails.get(key) === tail) tails.delete(key);
     });
-    return run;
+    if (!signal) return run;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason as Error);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   };
 }
 

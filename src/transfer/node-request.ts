@@ -24,7 +24,7 @@ export interface NodeRequest {
 
 const REDIRECTS = new Set([301, 302, 307, 308]);
 
-function once(client: HttpClient, url: URL, req: NodeRequest, headers: Record<string, string>): Promise<IncomingMessage> {
+function once(client: HttpClient, url: URL, req: NodeRequest, headers: Record<string, string>): Promise<{ res: IncomingMessage; stop(): void }> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const body = req.body?.();
@@ -37,7 +37,14 @@ function once(client: HttpClient, url: URL, req: NodeRequest, headers: Record<st
         signal: req.signal,
         insecureHTTPParser: req.lenientParser ?? false,
       },
-      resolve,
+      (res) =>
+        resolve({
+          res,
+          stop: () => {
+            body?.destroy();
+            r.destroy();
+          },
+        }),
     );
     r.setTimeout(client.idleTimeoutMs, () => r.destroy(Object.assign(new Error(`no progress for ${client.idleTimeoutMs} ms`), { code: 'UND_ERR_BODY_TIMEOUT' })));
     r.on('error', (e) => {
@@ -63,17 +70,19 @@ export async function nodeSend(client: HttpClient, req: NodeRequest): Promise<Ht
   for (let hop = 0; hop <= 10; hop++) {
     const headers: Record<string, string> = { ...req.headers };
     if (req.token && url.origin === req.url.origin) headers.Authorization = `Bearer ${req.token}`;
-    let res: IncomingMessage;
+    let hop: { res: IncomingMessage; stop(): void };
     try {
-      res = await once(client, url, req, headers);
+      hop = await once(client, url, req, headers);
     } catch (e) {
       throw networkError(e, url);
     }
+    const { res } = hop;
     const location = res.headers.location;
     if (!REDIRECTS.has(res.statusCode ?? 0) || !location) {
       return { status: res.statusCode ?? 0, headers: res.headers, body: res, url };
     }
-    res.resume();
+    // Stop sending to the server that redirected: the body goes again, from its start, to the next.
+    hop.stop();
     url = new URL(location, url);
   }
   throw new PetrelError('TRANSFER_PROTOCOL', `too many redirects from ${req.url.href}`, { hint: 'the storage redirects in a loop: tell its operators' });

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import { PetrelError } from '../errors.js';
 import { createChecksummer, type Checksummer } from './checksum.js';
@@ -20,11 +21,14 @@ export async function deleteRemote(client: HttpClient, url: URL, token: string |
   }
 }
 
-/** Uploads a local file with Content-Length, checksummed as it streams, then compares with the server's digest. */
+/**
+ * Uploads a local file with Content-Length, checksummed as it streams, then compares with the
+ * server's digest. A copy this upload wrote and that cannot be right (cut short by a cancel, the
+ * wrong size, the wrong checksum) is deleted again; nothing else at the destination is touched.
+ */
 export async function upload(client: HttpClient, task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
   const src = task.source;
   const url = new URL(task.destination);
-  const algo = task.checksum === 'none' ? undefined : task.checksum;
   const size = await stat(src).then(
     (s) => {
       if (!s.isFile()) throw new PetrelError('TRANSFER_SOURCE_MISSING', `${src} is not a regular file`, { hint: 'name a file, not a directory' });
@@ -34,24 +38,39 @@ export async function upload(client: HttpClient, task: TransferTask, ctx: Transf
       throw localError(e, src, 'reading');
     },
   );
+  const state = { started: false };
+  try {
+    return await send_(client, task, url, size, ctx, state);
+  } catch (e) {
+    // Cancelled or stopped mid-body: the server holds a truncated file of ours. A refusal (non-2xx)
+    // wrote nothing, and a file that was there before is not ours to delete.
+    if (state.started && ctx.signal.aborted) await deleteRemote(client, url, task.token);
+    throw e;
+  }
+}
 
+async function send_(client: HttpClient, task: TransferTask, url: URL, size: number, ctx: TransferContext, state: { started: boolean }): Promise<TransferResult> {
+  const src = task.source;
+  const algo = task.checksum === 'none' ? undefined : task.checksum;
   let sum: Checksummer | undefined;
   let sent = 0;
   let localFailure: unknown;
   ctx.onProgress({ bytesDone: 0, bytesTotal: size });
   const body = () => {
-    sum = algo ? createChecksummer(algo) : undefined;
+    // Every hop (redirect) sends the file from its start, with a checksum and count of its own.
+    const hopSum = algo ? createChecksummer(algo) : undefined;
+    sum = hopSum;
     sent = 0;
-    const rs = createReadStream(src, { highWaterMark: 1 << 20 });
-    const tap = createTap(sum, (n) => {
+    state.started = true;
+    const tap = createTap(hopSum, (n) => {
+      if (sum !== hopSum) return;
       sent += n;
       ctx.onProgress({ bytesDone: sent, bytesTotal: size });
     });
-    rs.on('error', (e) => {
-      localFailure ??= e;
-      tap.destroy(e);
+    // pipeline closes the file when the request stops reading, whatever the reason.
+    return pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, (e) => {
+      if (e && (e as NodeJS.ErrnoException).syscall) localFailure ??= e;
     });
-    return rs.pipe(tap);
   };
   let res;
   try {
@@ -65,6 +84,7 @@ export async function upload(client: HttpClient, task: TransferTask, ctx: Transf
   }
   await discard(res.body);
   if (sent !== size) {
+    await deleteRemote(client, url, task.token);
     throw new PetrelError('TRANSFER_LOCAL_IO', `${src} changed size while it was uploaded (${sent} of ${size} bytes)`, { hint: 'upload it again once it is complete' });
   }
   if (!algo || !sum) return { bytesDone: sent, bytesTotal: size };

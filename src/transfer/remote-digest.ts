@@ -12,5 +12,5 @@ export async function remoteDigest(client: HttpClient, url: URL, token: string |
     const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal });
     await discard(head.body);
     return head.status === 200 ? serverDigest(head.headers.digest, algo) : undefined;
-  });
+  }, signal);
 }

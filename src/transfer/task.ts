@@ -28,8 +28,8 @@ export interface TransferResult extends TransferProgress {
 
 export interface TransferEngine {
   run(task: TransferTask, ctx: TransferContext): Promise<TransferResult>;
-  /** Removes what a cancelled or failed transfer left behind (partial files). Never throws. */
-  discard(task: TransferTask, opts: { wasRunning: boolean }): Promise<void>;
+  /** Removes what a cancelled or failed transfer left behind (partial downloads). Never throws. */
+  discard(task: TransferTask): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -51,6 +51,7 @@ describe('socket API', () => {
     ['an unknown field', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [{ source: 'https://h/x', destination: '/tmp/x' }], priority: 9 }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
     ['a relative local path', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [{ source: 'https://h/x', destination: 'x' }] }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
     ['a get whose source is local', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [{ source: '/tmp/a', destination: '/tmp/x' }] }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
+    ['two transfers to one destination', 'POST', '/v1/jobs', JSON.stringify({ kind: 'get', transfers: [{ source: 'https://h/a/x', destination: '/tmp/x' }, { source: 'https://h/b/x', destination: '/tmp/x' }] }), { 'content-type': 'application/json' }, 400, 'API_BAD_REQUEST'],
     ['a bad list limit', 'GET', '/v1/jobs?limit=0', undefined, {}, 400, 'API_BAD_REQUEST'],
     ['an unknown job', 'GET', '/v1/jobs/nosuchjob', undefined, {}, 404, 'JOB_NOT_FOUND'],
     ['an unknown route', 'GET', '/v1/teapot', undefined, {}, 404, 'API_NOT_FOUND'],
@@ -134,6 +135,13 @@ describe('one agent per socket', () => {
     const res = await petrel(home, ['agent', 'run']);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/already running/);
+    expect((await agent.client.health()).pid).toBe(agent.child.pid);
+  });
+
+  it('refuses a second agent on the same database, even on another socket', async () => {
+    const res = await petrel(home, ['agent', 'run'], { env: { PETREL_SOCKET: join(home.dir, 'other.sock') } });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('another petrel agent is using the job database');
     expect((await agent.client.health()).pid).toBe(agent.child.pid);
   });
 

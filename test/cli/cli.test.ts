@@ -181,6 +181,9 @@ describe('petrel CLI', () => {
     expect(JSON.parse(cancel.stdout).state).toBe('cancelled');
     const status = JSON.parse((await petrel(h, ['job', 'status', id, '--json'])).stdout);
     expect(status.transfers[0].state).toBe('cancelled');
+    const again = await petrel(h, ['job', 'cancel', id]);
+    expect(again.code, 'a finished job cannot be cancelled').toBe(1);
+    expect(again.stderr).toContain('has already cancelled');
     expect(status.transfers[0].error.code, 'the last attempt’s reason is kept').toBe('TRANSFER_CONNECTION');
   });
 });

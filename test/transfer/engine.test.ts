@@ -130,7 +130,7 @@ describe('HTTP engine', () => {
     expect(err.code).toBe('TRANSFER_DISK_FULL');
     expect(err.transient).toBe(false);
     expect(err.hint).toContain('free some space');
-    await e.discard(task, { wasRunning: true });
+    await e.discard(task);
     expect(existsSync(join(dir, 'big.bin.petrel-part'))).toBe(false);
   });
 });

@@ -147,7 +147,8 @@ describe('nextRunnable', () => {
     store.requeueTransfer(t.id, { notBefore: 5_000, bytesDone: 0, bytesTotal: null });
     expect(store.nextRunnable({ now: 4_999, limit: 10, busyHosts: [] })).toEqual([]);
     expect(store.nextRunnable({ now: 5_000, limit: 10, busyHosts: [] }).map((r) => r.id)).toEqual([t.id]);
-    expect(store.nextDueAt()).toBe(5_000);
+    expect(store.nextDueAt(4_000)).toBe(5_000);
+    expect(store.nextDueAt(5_000), 'a transfer already due needs no timer').toBeUndefined();
   });
 
   it('skips transfers to busy hosts', async () => {

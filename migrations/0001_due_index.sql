@@ -1,0 +1,1 @@
+CREATE INDEX `transfers_due` ON `transfers` (`state`,`not_before`);
