@@ -1,18 +1,12 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { register as agent } from './commands/agent.js';
 import { register as get } from './commands/get.js';
 import { register as job } from './commands/job.js';
 import { register as put } from './commands/put.js';
 import { register as wallet } from './commands/wallet.js';
+import { packageVersion } from '../src/package-root.js';
 import { EXIT } from './lib/output.js';
-
-function version(): string {
-  // The compiled dist/cli/main.js sits two levels below package.json.
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 // A closed pipe (`petrel job list | head`) is not an error worth a stack trace.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -22,7 +16,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 const program = new Command('petrel')
   .description('Per-user transfer agent for token-secured scientific data federations')
-  .version(version(), '-V, --version')
+  .version(packageVersion(), '-V, --version')
   .showSuggestionAfterError()
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`petrel: ${text.replace(/^error: /, '')}`) });

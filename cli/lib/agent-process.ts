@@ -6,7 +6,8 @@ import type { Health } from '../../src/api/schemas.js';
 import { PetrelError } from '../../src/errors.js';
 import { resolvePaths } from '../../src/paths.js';
 
-const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+/** The compiled `petrel` entry point, as the detached agent and the systemd unit run it. */
+export const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 
 export function agentClient(timeoutMs?: number): AgentClient {

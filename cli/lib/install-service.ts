@@ -2,13 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PetrelError } from '../../src/errors.js';
 import { packageRoot } from '../../src/package-root.js';
+import { CLI_MAIN } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
 
 const UNITS = ['petrel-agent.socket', 'petrel-agent.service'] as const;
-const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
 /** The unit files with this installation's node and petrel filled in. */
 export function renderUnits(node = process.execPath, petrel = CLI_MAIN): Record<(typeof UNITS)[number], string> {

@@ -4,6 +4,7 @@ import { asPetrelError, PetrelError, type ErrorInfo } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TransferEngine, TransferProgress, TransferTask } from '../transfer/task.js';
 import { backoffDelay } from './backoff.js';
+import { jobNotFound } from './errors.js';
 import type { JobEvents } from './events.js';
 import { createRateMeter, type RateMeter } from './rate.js';
 import type { TransferRow } from './schema.js';
@@ -209,8 +210,8 @@ export function createScheduler(deps: SchedulerDeps) {
       list.push(entry);
       byJob.set(entry.row.jobId, list);
     }
+    if (byJob.size) flushProgress();
     for (const [jobId, entries] of byJob) {
-      flushProgress();
       const totals = store.byteTotals(jobId);
       const transfers = entries.map((e) => ({ index: e.row.idx, ...live(e) }));
       emit(jobId, {
@@ -265,7 +266,7 @@ export function createScheduler(deps: SchedulerDeps) {
     /** Stops a job: queued transfers end at once, running ones are aborted and their leftovers removed. */
     async cancel(jobId: string): Promise<void> {
       const res = store.cancelJob(jobId);
-      if (!res) throw new PetrelError('JOB_NOT_FOUND', `no job ${jobId}`, { hint: 'list jobs with `petrel job list`' });
+      if (!res) throw jobNotFound(jobId);
       if (res.job.finishedAt !== null) throw new PetrelError('JOB_FINISHED', `job ${jobId} has already ${res.job.state}`, { hint: 'nothing to cancel' });
       const aborted: Running[] = [];
       for (const id of res.running) {

@@ -5,6 +5,7 @@ import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TransferEngine } from '../transfer/task.js';
 import { openDatabase, type OpenDatabase } from './database.js';
+import { jobNotFound } from './errors.js';
 import { createJobEvents, type JobListener } from './events.js';
 import { createScheduler } from './scheduler.js';
 import { createJobStore } from './store.js';
@@ -20,10 +21,6 @@ export interface JobServiceDeps {
   runId: string;
 }
 
-function notFound(id: string): PetrelError {
-  return new PetrelError('JOB_NOT_FOUND', `no job ${id}`, { hint: 'list jobs with `petrel job list`' });
-}
-
 /** The job queue as the socket API sees it: submit, look, cancel, retry, follow. */
 export function createJobService(deps: JobServiceDeps) {
   const database: OpenDatabase = openDatabase(deps.database, { exclusive: deps.database !== ':memory:' });
@@ -32,7 +29,7 @@ export function createJobService(deps: JobServiceDeps) {
 
   const view = (id: string): JobView => {
     const row = store.getJob(id);
-    if (!row) throw notFound(id);
+    if (!row) throw jobNotFound(id);
     if (row.state === 'running') scheduler.flushProgress();
     return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id));
   };
@@ -112,7 +109,7 @@ export function createJobService(deps: JobServiceDeps) {
 
     retry(id: string): JobView {
       const row = store.getJob(id);
-      if (!row) throw notFound(id);
+      if (!row) throw jobNotFound(id);
       if (row.finishedAt === null) {
         throw new PetrelError('JOB_NOT_FINISHED', `job ${id} is still ${row.state}`, { hint: `wait for it with \`petrel job wait ${id}\`, or cancel it first` });
       }

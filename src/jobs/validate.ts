@@ -1,12 +1,8 @@
 import type { JobKind, TransferSpec } from '../api/schemas.js';
 import { PetrelError } from '../errors.js';
 import { hostKey, isAbsoluteLocal, parseLocation, type Location } from '../transfer/location.js';
+import { SIDES } from '../transfer/plan.js';
 import type { NewTransfer } from './store.js';
-
-const SIDES: Record<'get' | 'put', { source: Location['kind']; destination: Location['kind'] }> = {
-  get: { source: 'remote', destination: 'local' },
-  put: { source: 'local', destination: 'remote' },
-};
 
 function bad(index: number, message: string, hint?: string): PetrelError {
   return new PetrelError('API_BAD_REQUEST', `transfer ${index}: ${message}`, { hint });

@@ -45,7 +45,8 @@ export function networkError(e: unknown, url: URL): PetrelError {
     });
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new PetrelError('TRANSFER_CONNECTION', `cannot resolve ${url.hostname}`, { hint: 'check the host name in the URL', cause: e, transient: code === 'EAI_AGAIN' });
+    // Transient: a DNS or VPN blip in the night must not fail a queue; a typo fails after the retries.
+    return new PetrelError('TRANSFER_CONNECTION', `cannot resolve ${url.hostname}`, { hint: 'check the host name in the URL', cause: e, transient: true });
   }
   if (code.includes('TIMEOUT') || code === 'ETIMEDOUT') {
     return new PetrelError('TRANSFER_TIMEOUT', `${url.host} stopped answering (${code})`, { transient: true, cause: e });

@@ -11,7 +11,8 @@ export interface PairInput {
   destination?: string | undefined;
 }
 
-const NEEDS: Record<Direction, { source: Location['kind']; destination: Location['kind']; verb: string }> = {
+/** Which side of a transfer is a URL and which a local path, per direction. */
+export const SIDES: Record<Direction, { source: Location['kind']; destination: Location['kind']; verb: string }> = {
   get: { source: 'remote', destination: 'local', verb: 'downloads a URL to a local path' },
   put: { source: 'local', destination: 'remote', verb: 'uploads a local file to a URL' },
 };
@@ -25,7 +26,7 @@ function isLocalDir(path: string): boolean {
 }
 
 function check(kind: Direction, side: 'source' | 'destination', loc: Location, text: string): void {
-  const need = NEEDS[kind];
+  const need = SIDES[kind];
   if (loc.kind !== need[side]) {
     throw new PetrelError('USAGE', `\`petrel ${kind}\` ${need.verb}: ${text} cannot be its ${side}`, {
       hint: kind === 'get' ? 'to upload, use `petrel put`' : 'to download, use `petrel get`',
