@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { isFinal, JobDetailQuery, ListJobsQuery, SubmitJobRequest, type JobEvent } from '../../src/api/schemas.js';
+import { JobDetailQuery, ListJobsQuery, SubmitJobRequest } from '../../src/api/schemas.js';
 import type { AppEnv } from '../app.js';
 import { jsonBody, queryOf } from '../validate.js';
 
@@ -20,38 +20,13 @@ export const jobRoutes = new Hono<AppEnv>()
     const id = c.req.param('id');
     jobs.view(id); // 404 before the stream starts
     return streamSSE(c, async (stream) => {
-      const queue: JobEvent[] = [];
-      let wake: (() => void) | undefined;
-      const { current, unsubscribe } = jobs.subscribe(id, (ev) => {
-        queue.push(ev);
-        wake?.();
-      });
-      let open = true;
-      stream.onAbort(() => {
-        open = false;
-        wake?.();
-      });
+      const closed = new AbortController();
+      stream.onAbort(() => closed.abort());
+      const keepAlive = setInterval(() => void stream.write(': keep-alive\n\n').catch(() => undefined), KEEPALIVE_MS);
       try {
-        queue.unshift({ type: 'job', job: current });
-        while (open) {
-          if (!queue.length) {
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, KEEPALIVE_MS);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            wake = undefined;
-            if (!queue.length && open) await stream.write(': keep-alive\n\n');
-            continue;
-          }
-          const ev = queue.shift() as JobEvent;
-          await stream.writeSSE({ event: ev.type, data: JSON.stringify(ev) });
-          if (ev.type === 'job' && isFinal(ev.job.state) && ev.job.finishedAt) break;
-        }
+        for await (const ev of jobs.follow(id, closed.signal)) await stream.writeSSE({ event: ev.type, data: JSON.stringify(ev) });
       } finally {
-        unsubscribe();
+        clearInterval(keepAlive);
       }
     });
   });

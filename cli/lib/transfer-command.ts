@@ -83,13 +83,12 @@ async function submitToAgent(request: SubmitJobRequest, opts: { json: boolean; q
 }
 
 async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; quiet: boolean }): Promise<number> {
-  const [{ createJobService }, { createHttpEngine }, { loadConfig }, { resolvePaths }, { silentLogger }, { serviceEvents }] = await Promise.all([
+  const [{ createJobService }, { createHttpEngine }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
     import('../../src/jobs/index.js'),
     import('../../src/transfer/engine.js'),
     import('../../src/config.js'),
     import('../../src/paths.js'),
     import('../../src/log.js'),
-    import('./job-events.js'),
   ]);
   const config = await loadConfig(resolvePaths().configFile);
   const service = createJobService({
@@ -106,7 +105,7 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
   try {
     service.start();
     const job = service.submit({ ...request, checksum: request.checksum ?? 'adler32' });
-    const source: JobSource = { events: (id, signal) => serviceEvents(service, id, signal), detail: async (id, q) => service.detail(id, q) };
+    const source: JobSource = { events: (id, signal) => service.follow(id, signal), detail: async (id, q) => service.detail(id, q) };
     const final = await followJob(source, job.id, { quiet: opts.quiet, signal: interrupt.signal });
     if (interrupt.signal.aborted) {
       process.stderr.write('petrel: interrupted; run the same command again to resume\n');

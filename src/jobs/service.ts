@@ -1,4 +1,4 @@
-import type { JobDetail, JobDetailQuery, JobList, JobView, ListJobsQuery, SubmitJob } from '../api/schemas.js';
+import { isFinal, type JobDetail, type JobDetailQuery, type JobEvent, type JobList, type JobView, type ListJobsQuery, type SubmitJob } from '../api/schemas.js';
 import { ListJobsQuery as ListJobsQuerySchema, JobDetailQuery as JobDetailQuerySchema } from '../api/schemas.js';
 import type { AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { TransferEngine } from '../transfer/task.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
-import { createJobEvents, type JobListener } from './events.js';
+import { createJobEvents } from './events.js';
 import { createScheduler } from './scheduler.js';
 import { createJobStore } from './store.js';
 import { prepareTransfers } from './validate.js';
@@ -120,10 +120,31 @@ export function createJobService(deps: JobServiceDeps) {
       return view(id);
     },
 
-    /** Follows a job: the current view now, then every event until the listener is removed. */
-    subscribe(id: string, listener: JobListener): { current: JobView; unsubscribe: () => void } {
-      const current = view(id);
-      return { current, unsubscribe: events.subscribe(id, listener) };
+    /** Follows a job: its current view, then every event, until it has finished or `signal` aborts. */
+    async *follow(id: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+      const queue: JobEvent[] = [{ type: 'job', job: view(id) }];
+      let wake: (() => void) | undefined;
+      const unsubscribe = events.subscribe(id, (ev) => {
+        queue.push(ev);
+        wake?.();
+      });
+      const onAbort = () => wake?.();
+      signal?.addEventListener('abort', onAbort);
+      try {
+        while (!signal?.aborted) {
+          const ev = queue.shift();
+          if (!ev) {
+            await new Promise<void>((r) => (wake = r));
+            wake = undefined;
+            continue;
+          }
+          yield ev;
+          if (ev.type === 'job' && isFinal(ev.job.state) && ev.job.finishedAt) return;
+        }
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        unsubscribe();
+      }
     },
 
     queueCounts: () => store.queueCounts(),
