@@ -68,7 +68,8 @@ export const TransferView = z.object({
   rate: z.number(),
   attempts: z.number().int(),
   nextAttemptAt: z.string().optional(),
-  checksum: z.object({ algorithm: z.string(), value: z.string() }).optional(),
+  /** Computed while streaming; `verified` when the server's digest matched. */
+  checksum: z.object({ algorithm: z.string(), value: z.string(), verified: z.boolean() }).optional(),
   error: ErrorInfo.optional(),
   waiting: Waiting.optional(),
   startedAt: z.string().optional(),

@@ -138,7 +138,7 @@ export function createScheduler(deps: SchedulerDeps) {
             state: 'succeeded',
             bytesDone: result.bytesDone,
             bytesTotal: result.bytesTotal,
-            checksumValue: result.checksum ? `${result.checksum.algorithm}:${result.checksum.value}${result.checksum.verified ? '' : ' (unverified)'}` : undefined,
+            checksum: result.checksum,
           });
         },
         (e: unknown) => settleFailure(entry, e),

@@ -41,7 +41,10 @@ export const transfers = sqliteTable(
     attempts: integer('attempts').notNull().default(0),
     /** Epoch ms before which a queued transfer must not start (retry backoff). */
     notBefore: integer('not_before').notNull().default(0),
+    /** `algorithm:value`, computed while streaming. */
     checksumValue: text('checksum_value'),
+    /** Whether the server's digest matched it (false: the server reported none). */
+    checksumVerified: integer('checksum_verified', { mode: 'boolean' }),
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
     errorHint: text('error_hint'),

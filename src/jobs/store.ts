@@ -173,7 +173,13 @@ export function createJobStore(db: Db) {
     /** A transfer ended for good. */
     finishTransfer(
       id: number,
-      end: { state: 'succeeded' | 'failed' | 'cancelled'; bytesDone: number; bytesTotal: number | null; checksumValue?: string | undefined; error?: ErrorInfo | undefined },
+      end: {
+        state: 'succeeded' | 'failed' | 'cancelled';
+        bytesDone: number;
+        bytesTotal: number | null;
+        checksum?: { algorithm: string; value: string; verified: boolean } | undefined;
+        error?: ErrorInfo | undefined;
+      },
       now = Date.now(),
     ): void {
       hot.finishTransfer.run({
@@ -181,7 +187,8 @@ export function createJobStore(db: Db) {
         state: end.state,
         bytesDone: end.bytesDone,
         bytesTotal: end.bytesTotal,
-        checksumValue: end.checksumValue ?? null,
+        checksumValue: end.checksum ? `${end.checksum.algorithm}:${end.checksum.value}` : null,
+        checksumVerified: end.checksum ? Number(end.checksum.verified) : null,
         errorCode: end.error?.code ?? null,
         errorMessage: end.error?.message ?? null,
         errorHint: end.error?.hint ?? null,
@@ -332,7 +339,8 @@ function decodeCursor(cursor: string): [number, string] {
 }
 
 const TRANSFER_COLUMNS = `t.id, t.job_id AS jobId, t.idx, t.source, t.destination, t.host, t.state, t.bytes_done AS bytesDone,
-  t.bytes_total AS bytesTotal, t.attempts, t.not_before AS notBefore, t.checksum_value AS checksumValue, t.error_code AS errorCode,
+  t.bytes_total AS bytesTotal, t.attempts, t.not_before AS notBefore, t.checksum_value AS checksumValue,
+  t.checksum_verified AS checksumVerified, t.error_code AS errorCode,
   t.error_message AS errorMessage, t.error_hint AS errorHint, t.waiting_reason AS waitingReason, t.waiting_hint AS waitingHint,
   t.run_id AS runId, t.started_at AS startedAt, t.finished_at AS finishedAt`;
 
@@ -368,7 +376,7 @@ function prepareHotStatements(db: Db) {
     ),
     nextDueAt: client.prepare("SELECT min(not_before) AS at FROM transfers WHERE state = 'queued' AND not_before > ?"),
     finishTransfer: client.prepare(
-      `UPDATE transfers SET state = @state, bytes_done = @bytesDone, bytes_total = @bytesTotal, checksum_value = @checksumValue,
+      `UPDATE transfers SET state = @state, bytes_done = @bytesDone, bytes_total = @bytesTotal, checksum_value = @checksumValue, checksum_verified = @checksumVerified,
        error_code = @errorCode, error_message = @errorMessage, error_hint = @errorHint, finished_at = @finishedAt, run_id = NULL WHERE id = @id`,
     ),
     markRunning: client.transaction((transferId: number, jobId: string, runId: string, now: number) => {

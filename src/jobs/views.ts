@@ -26,7 +26,7 @@ export function transferView(row: TransferRow, live?: LiveProgress): TransferVie
     rate: live?.rate ?? 0,
     attempts: row.attempts,
     ...(row.state === 'queued' && row.notBefore > Date.now() ? { nextAttemptAt: iso(row.notBefore) } : {}),
-    ...(algorithm && value ? { checksum: { algorithm, value } } : {}),
+    ...(algorithm && value ? { checksum: { algorithm, value, verified: Boolean(row.checksumVerified) } } : {}),
     // A queued or running transfer may carry the error of its previous attempt: shown as such.
     ...errorOf(row.errorCode, row.errorMessage, row.errorHint),
     ...waitingOf(row.waitingReason, row.waitingHint),

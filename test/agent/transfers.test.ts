@@ -42,7 +42,7 @@ describe('get and put through the agent', () => {
     expect(back.equals(data), 'downloaded bytes equal the uploaded ones').toBe(true);
 
     const detail = await agent.client.job(JSON.parse(got.stdout).id);
-    expect(detail.transfers[0]?.checksum, 'the server-side adler32 was compared').toEqual({ algorithm: 'adler32', value: checksumOf('adler32', data) });
+    expect(detail.transfers[0]?.checksum, 'the server-side adler32 was compared').toEqual({ algorithm: 'adler32', value: checksumOf('adler32', data), verified: true });
     expect(await partFiles(join(home.dir, 'back'))).toEqual([]);
   });
 

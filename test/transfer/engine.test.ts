@@ -80,6 +80,13 @@ describe('HTTP engine', () => {
     expect(await readFile(join(dir, 'away'), 'utf8')).toBe('from the other host');
   });
 
+  it('marks a download unverified, not failed, when the server reports no digest', async () => {
+    const plain = await standIn((_req, res) => res.end('no digest here'));
+    const dir = await tempDir();
+    const res = await engine().run({ kind: 'get', source: `${plain.url}/f`, destination: join(dir, 'f'), token: null, checksum: 'adler32' }, ctx());
+    expect(res.checksum).toEqual({ algorithm: 'adler32', value: checksumOf('adler32', Buffer.from('no digest here')), verified: false });
+  });
+
   it('treats 429 and 503 as transient and carries the server’s Retry-After', async () => {
     const busy = await standIn((req, res) => {
       if (req.url === '/429') res.writeHead(429, { 'Retry-After': '7' }).end('slow down');

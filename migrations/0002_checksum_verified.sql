@@ -1,0 +1,1 @@
+ALTER TABLE `transfers` ADD `checksum_verified` integer;
