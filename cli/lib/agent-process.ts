@@ -14,6 +14,16 @@ export function agentClient(timeoutMs?: number): AgentClient {
   return createAgentClient({ socket: resolvePaths().socket, ...(timeoutMs ? { timeoutMs } : {}) });
 }
 
+/** Runs `fn` with a client of the agent, closing it afterwards. */
+export async function withAgentClient<T>(fn: (c: AgentClient) => Promise<T>): Promise<T> {
+  const client = agentClient();
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
 async function healthOrUndefined(client: AgentClient): Promise<Health | undefined> {
   try {
     return await client.health();

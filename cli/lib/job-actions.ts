@@ -1,19 +1,10 @@
 import type { JobView, RunState } from '../../src/api/schemas.js';
 import { PetrelError } from '../../src/errors.js';
-import { agentClient } from './agent-process.js';
+import { withAgentClient } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
 import { EXIT, formatBytes, print, printJson } from './output.js';
 
 type Opts = { json?: boolean; quiet?: boolean; all?: boolean; state?: RunState; limit?: string };
-
-async function withClient<T>(fn: (c: ReturnType<typeof agentClient>) => Promise<T>): Promise<T> {
-  const client = agentClient();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 function summary(j: JobView): string {
   const c = j.counts;
@@ -24,7 +15,7 @@ function summary(j: JobView): string {
 export async function list(_: unknown, opts: Opts): Promise<number> {
   const limit = Number(opts.limit ?? 50);
   if (!Number.isInteger(limit) || limit < 1) throw new PetrelError('USAGE', '--limit must be a positive whole number');
-  const res = await withClient((c) => c.list({ state: opts.state, limit }));
+  const res = await withAgentClient((c) => c.list({ state: opts.state, limit }));
   if (opts.json) printJson(res);
   else if (!res.jobs.length) print('no jobs');
   else for (const j of res.jobs) print(summary(j));
@@ -32,7 +23,7 @@ export async function list(_: unknown, opts: Opts): Promise<number> {
 }
 
 export async function status(id: string, opts: Opts): Promise<number> {
-  const detail = await withClient(async (c) => {
+  const detail = await withAgentClient(async (c) => {
     const first = await c.job(id, { transferLimit: opts.all ? 10_000 : 20 });
     // --all: every page of transfers, not only the first.
     for (let next = first.nextTransfers; opts.all && next; ) {
@@ -60,7 +51,7 @@ export async function status(id: string, opts: Opts): Promise<number> {
 }
 
 export async function wait(id: string, opts: Opts): Promise<number> {
-  return withClient(async (c) => {
+  return withAgentClient(async (c) => {
     const source: JobSource = { events: (jobId, signal) => c.events(jobId, signal), detail: (jobId, q) => c.job(jobId, q) };
     const final = await followJob(source, id, { quiet: Boolean(opts.quiet || opts.json) });
     return reportOutcome(source, final, Boolean(opts.json));
@@ -68,14 +59,14 @@ export async function wait(id: string, opts: Opts): Promise<number> {
 }
 
 export async function cancel(id: string, opts: Opts): Promise<number> {
-  const job = await withClient((c) => c.cancel(id));
+  const job = await withAgentClient((c) => c.cancel(id));
   if (opts.json) printJson(job);
   else print(`job ${job.id} ${job.state}`);
   return EXIT.ok;
 }
 
 export async function retry(id: string, opts: Opts): Promise<number> {
-  const job = await withClient((c) => c.retry(id));
+  const job = await withAgentClient((c) => c.retry(id));
   if (opts.json) printJson(job);
   else {
     const n = job.counts.queued + job.counts.running + job.counts.waiting;

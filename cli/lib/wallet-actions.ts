@@ -2,24 +2,15 @@ import type { WalletStatus } from '../../src/api/schemas.js';
 import { PetrelError } from '../../src/errors.js';
 import { resolvePaths } from '../../src/paths.js';
 import { initWallet, rekeyWallet, unlockWallet, updateWallet } from '../../src/wallet/index.js';
-import { agentClient, ensureAgent } from './agent-process.js';
+import { ensureAgent, withAgentClient } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
 import { parseLifetime, readPassword, type PasswordOptions } from './password.js';
 
 type Opts = PasswordOptions & { json?: boolean; lifetime?: string };
 
-async function withClient<T>(fn: (c: ReturnType<typeof agentClient>) => Promise<T>): Promise<T> {
-  const client = agentClient();
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
-
 /** The agent's view of the wallet, or undefined when no agent runs. */
 async function agentWallet(): Promise<WalletStatus | undefined> {
-  return withClient((c) => c.wallet()).catch((e: unknown) => {
+  return withAgentClient((c) => c.wallet()).catch((e: unknown) => {
     if (e instanceof PetrelError && e.code === 'AGENT_UNREACHABLE') return undefined;
     throw e;
   });
@@ -37,7 +28,7 @@ export async function init(_: unknown, opts: Opts): Promise<number> {
   const password = await readPassword(opts, 'new wallet password: ', { confirm: true });
   await initWallet(path, password);
   const running = await agentWallet();
-  const status = running ? await withClient((c) => c.openWallet({ password })) : { path, initialized: true, open: false };
+  const status = running ? await withAgentClient((c) => c.openWallet({ password })) : { path, initialized: true, open: false };
   if (opts.json) printJson(status);
   else print(`wallet created at ${path}${running ? ' and opened in the agent' : ''}`);
   return EXIT.ok;
@@ -46,7 +37,7 @@ export async function init(_: unknown, opts: Opts): Promise<number> {
 export async function open(_: unknown, opts: Opts): Promise<number> {
   const lifetime = opts.lifetime ? parseLifetime(opts.lifetime) : undefined;
   const password = await readPassword(opts, 'wallet password: ');
-  const status = await withClient(async (c) => {
+  const status = await withAgentClient(async (c) => {
     await ensureAgent(c);
     return c.openWallet({ password, ...(lifetime ? { lifetime } : {}) });
   });
@@ -54,7 +45,7 @@ export async function open(_: unknown, opts: Opts): Promise<number> {
 }
 
 export async function close(_: unknown, opts: Opts): Promise<number> {
-  return show(await withClient((c) => c.closeWallet()), Boolean(opts.json));
+  return show(await withAgentClient((c) => c.closeWallet()), Boolean(opts.json));
 }
 
 export async function status(_: unknown, opts: Opts): Promise<number> {
@@ -66,7 +57,7 @@ export async function status(_: unknown, opts: Opts): Promise<number> {
 }
 
 export async function list(_: unknown, opts: Opts): Promise<number> {
-  const s = await withClient((c) => c.wallet());
+  const s = await withAgentClient((c) => c.wallet());
   if (!s.open) throw new PetrelError('WALLET_CLOSED', 'the wallet is closed in the agent', { hint: 'open it with `petrel wallet open`' });
   if (opts.json) printJson(s.entries ?? []);
   else if (!s.entries?.length) print('the wallet holds no credentials');
@@ -86,7 +77,7 @@ export async function passwd(_: unknown, opts: Opts): Promise<number> {
   await rekeyWallet(path, old, next);
   // An agent holding the old key must take the new one, or its writes would fail.
   const running = await agentWallet();
-  if (running?.open) await withClient((c) => c.openWallet({ password: next }));
+  if (running?.open) await withAgentClient((c) => c.openWallet({ password: next }));
   if (opts.json) printJson({ changed: true });
   else print('wallet password changed');
   return EXIT.ok;

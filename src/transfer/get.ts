@@ -8,7 +8,8 @@ import { remoteDigest } from './remote-digest.js';
 import { httpError, localError, networkError } from './errors.js';
 import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { nodeSend } from './node-request.js';
-import { commitFile, fileSize, hashPrefix, removeFile, syncFile } from './local-file.js';
+import { renameDurably } from '../durable.js';
+import { fileSize, hashPrefix, removeFile, syncFile } from './local-file.js';
 import { verifyChecksum } from './verify.js';
 import { createTap } from './stream-tap.js';
 import { partPath, type TransferContext, type TransferResult, type TransferTask } from './task.js';
@@ -107,7 +108,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
   }
 
   const checksum = sum && algo ? await verifyChecksum(task, algo, sum.digest(), await remoteDigest(client, url, task.token, algo, ctx.signal), () => removeFile(part)) : undefined;
-  await commitFile(part, dest).catch((e: unknown) => {
+  await renameDurably(part, dest).catch((e: unknown) => {
     throw localError(e, dest, 'renaming into');
   });
   return { bytesDone: done, bytesTotal: total ?? done, ...(checksum ? { checksum } : {}) };

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, stat, unlink } from 'node:fs/promises';
 import type { Checksummer } from './checksum.js';
 
 export async function fileSize(path: string): Promise<number> {
@@ -32,13 +31,3 @@ export async function syncFile(path: string): Promise<void> {
   }
 }
 
-/** Rename into place and make the rename itself durable. */
-export async function commitFile(from: string, to: string): Promise<void> {
-  await rename(from, to);
-  const dir = await open(dirname(to), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open as openFile, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { renameDurably } from '../durable.js';
 import { PetrelError } from '../errors.js';
 import { emptyContents, WalletContents } from './contents.js';
 import { deriveKey, open, parseEnvelope, seal, type KdfParams, type WalletKey } from './envelope.js';
@@ -57,13 +58,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
-    const dir = await openFile(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await renameDurably(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw new PetrelError('WALLET_IO', `cannot write the wallet ${path}: ${(e as Error).message}`, { cause: e });
