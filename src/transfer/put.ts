@@ -89,7 +89,7 @@ async function send_(client: HttpClient, task: TransferTask, url: URL, size: num
   }
   if (!algo || !sum) return { bytesDone: sent, bytesTotal: size };
 
-  const remote = await remoteDigest(client, url, task.token, algo, ctx.signal);
+  const remote = await remoteDigest(client, url, task.token, algo, ctx.signal, size);
   const checksum = await verifyChecksum(task, algo, sum.digest(), remote, () => deleteRemote(client, url, task.token));
   return { bytesDone: sent, bytesTotal: size, checksum };
 }

@@ -1,16 +1,43 @@
+import { PetrelError } from '../errors.js';
 import type { ChecksumAlgorithm } from './checksum.js';
 import { serverDigest, wantDigestHeader } from './digest.js';
 import { discard, send, type HttpClient } from './http.js';
 
+/** A server computes a checksum at disk speed; give it that much time, and never less than a minute. */
+function digestTimeoutMs(size: number | null): number {
+  return Math.max(60_000, ((size ?? 0) / (25 * 1024 * 1024)) * 1000);
+}
+
 /**
  * The server's digest of a whole file, asked with HEAD + `Want-Digest`, at most one such request
  * per origin at a time: XRootD 5.5 crashes (SIGSEGV) when it computes checksums for several HTTP
- * requests at once. Undefined when the server will not say (e.g. a token that may write, not read).
+ * requests at once, and may hang on one; a request that takes too long fails as transient.
+ * Undefined when the server will not say (e.g. a token that may write but not read).
  */
-export async function remoteDigest(client: HttpClient, url: URL, token: string | null, algo: ChecksumAlgorithm, signal: AbortSignal): Promise<string | undefined> {
-  return client.oneAtATime(url.origin, async () => {
-    const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal });
-    await discard(head.body);
-    return head.status === 200 ? serverDigest(head.headers.digest, algo) : undefined;
-  }, signal);
+export async function remoteDigest(
+  client: HttpClient,
+  url: URL,
+  token: string | null,
+  algo: ChecksumAlgorithm,
+  signal: AbortSignal,
+  size: number | null,
+): Promise<string | undefined> {
+  return client.oneAtATime(
+    url.origin,
+    async () => {
+      const limit = digestTimeoutMs(size);
+      const timeout = AbortSignal.timeout(limit);
+      try {
+        const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal: AbortSignal.any([signal, timeout]) });
+        await discard(head.body);
+        return head.status === 200 ? serverDigest(head.headers.digest, algo) : undefined;
+      } catch (e) {
+        if (timeout.aborted && !signal.aborted) {
+          throw new PetrelError('TRANSFER_TIMEOUT', `${url.host} did not report the ${algo} of ${url.pathname} within ${Math.round(limit / 1000)} s`, { transient: true, cause: e });
+        }
+        throw e;
+      }
+    },
+    signal,
+  );
 }

@@ -105,8 +105,9 @@ describe('get and put through the agent', () => {
     const list = join(home.dir, 'many.txt');
     await writeFile(list, [...contents.keys()].map((n) => `${a.url}${dir}/${n}`).join('\n'));
     const out = join(home.dir, 'many');
-    const res = await petrel(home, ['get', '--async', '--wait', '--json', '--token', tokenFile, '--from-file', list, `${out}/`], { timeoutMs: 180_000 });
-    expect(res.code, res.stderr + res.stdout.slice(0, 3000)).toBe(0);
+    const res = await petrel(home, ['get', '--async', '--wait', '--json', '--token', tokenFile, '--from-file', list, `${out}/`], { timeoutMs: 170_000 });
+    const why = async () => `${res.stderr}${res.stdout.slice(0, 3000)}\n${JSON.stringify(await agent.client.list({ state: 'running' }))}\n${agent.log().slice(-3000)}`;
+    if (res.code !== 0) expect.fail(await why());
     expect(JSON.parse(res.stdout).counts).toMatchObject({ total: 1000, succeeded: 1000 });
     for (const [name, data] of contents) {
       expect((await readFile(join(out, name))).equals(data), name).toBe(true);
