@@ -112,7 +112,8 @@ export interface HttpRequest {
   /** A fresh body for every hop, since a stream cannot be sent twice. */
   body?: (() => Readable | Buffer) | undefined;
   signal?: AbortSignal | undefined;
-  maxRedirects?: number;
+  /** Instead of the client's idle timeout, for a reply the server may take longer to start. */
+  headersTimeout?: number | undefined;
 }
 
 export interface HttpResponse {
@@ -151,6 +152,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
         headers,
         body: req.body?.() ?? null,
         signal: req.signal,
+        ...(req.headersTimeout ? { headersTimeout: req.headersTimeout } : {}),
       });
     } catch (e) {
       throw networkError(e, url);
@@ -160,7 +162,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
       return { status: res.statusCode, headers: res.headers, body: res.body, url };
     }
     await discard(res.body);
-    if (hop >= (req.maxRedirects ?? 10)) {
+    if (hop >= 10) {
       throw new PetrelError('TRANSFER_PROTOCOL', `too many redirects from ${req.url.href}`, { hint: 'the storage redirects in a loop: tell its operators' });
     }
     url = new URL(location, url);

@@ -3,9 +3,9 @@ import type { ChecksumAlgorithm } from './checksum.js';
 import { serverDigest, wantDigestHeader } from './digest.js';
 import { discard, send, type HttpClient } from './http.js';
 
-/** A server computes a checksum at disk speed; give it that much time, and never less than a minute. */
-function digestTimeoutMs(size: number | null): number {
-  return Math.max(60_000, ((size ?? 0) / (25 * 1024 * 1024)) * 1000);
+/** A server computes a checksum at disk speed: give it that much time, and never less than the idle timeout. */
+function digestTimeoutMs(client: HttpClient, size: number | null): number {
+  return Math.max(client.idleTimeoutMs, ((size ?? 0) / (25 * 1024 * 1024)) * 1000);
 }
 
 /**
@@ -25,14 +25,13 @@ export async function remoteDigest(
   return client.oneAtATime(
     url.origin,
     async () => {
-      const limit = digestTimeoutMs(size);
-      const timeout = AbortSignal.timeout(limit);
+      const limit = digestTimeoutMs(client, size);
       try {
-        const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal: AbortSignal.any([signal, timeout]) });
+        const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal, headersTimeout: limit });
         await discard(head.body);
         return head.status === 200 ? serverDigest(head.headers.digest, algo) : undefined;
       } catch (e) {
-        if (timeout.aborted && !signal.aborted) {
+        if (e instanceof PetrelError && e.code === 'TRANSFER_TIMEOUT') {
           throw new PetrelError('TRANSFER_TIMEOUT', `${url.host} did not report the ${algo} of ${url.pathname} within ${Math.round(limit / 1000)} s`, { transient: true, cause: e });
         }
         throw e;

@@ -15,7 +15,8 @@ let agent: RunningAgent;
 let tokenFile: string;
 
 beforeAll(async () => {
-  home = await makeHome(tb, { retry: { attempts: 5, baseDelayMs: 200, maxDelayMs: 1000 } });
+  // A short idle timeout: a request the server leaves hanging is retried within the test's time.
+  home = await makeHome(tb, { idleTimeoutMs: 15_000, retry: { attempts: 5, baseDelayMs: 200, maxDelayMs: 1000 } });
   agent = await startAgent(home);
   tokenFile = join(home.dir, 'token');
   await writeFile(tokenFile, `${await mintToken(tb, { scope: 'storage.read:/ storage.create:/ storage.modify:/' })}\n`, { mode: 0o600 });
