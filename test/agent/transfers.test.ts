@@ -106,7 +106,11 @@ describe('get and put through the agent', () => {
     const list = join(home.dir, 'many.txt');
     await writeFile(list, [...contents.keys()].map((n) => `${a.url}${dir}/${n}`).join('\n'));
     const out = join(home.dir, 'many');
-    const res = await petrel(home, ['get', '--async', '--wait', '--json', '--token', tokenFile, '--from-file', list, `${out}/`], { timeoutMs: 170_000 });
+    // Without server digests: XRootD 5.5.3 at times leaves a `Want-Digest` HEAD unanswered for
+    // minutes on a busy disk (seen in CI right after `npm ci`); Petrel then times out and retries,
+    // which is right but too slow for this test. The test compares every file's bytes itself;
+    // digest checks have their own tests.
+    const res = await petrel(home, ['get', '--async', '--wait', '--json', '--checksum', 'none', '--token', tokenFile, '--from-file', list, `${out}/`], { timeoutMs: 170_000 });
     const why = async () => `${res.stderr}${res.stdout.slice(0, 3000)}\n${JSON.stringify(await agent.client.list({ state: 'running' }))}\n${agent.log().slice(-3000)}`;
     if (res.code !== 0) expect.fail(await why());
     expect(JSON.parse(res.stdout).counts).toMatchObject({ total: 1000, succeeded: 1000 });
