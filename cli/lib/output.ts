@@ -6,6 +6,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   USAGE: EXIT.usage,
   API_BAD_REQUEST: EXIT.usage,
   TOKEN_FILE_UNREADABLE: EXIT.usage,
+  TOKEN_REJECTED: EXIT.usage,
   AGENT_UNREACHABLE: EXIT.agent,
   AGENT_START_FAILED: EXIT.agent,
 };

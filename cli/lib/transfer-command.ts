@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ChecksumChoice, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
 import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
+import { checkTokenFor } from '../../src/auth/token-check.js';
 import { PetrelError } from '../../src/errors.js';
 import { planTransfers, parsePairList, type Direction, type PairInput } from '../../src/transfer/plan.js';
 import { agentClient, ensureAgent } from './agent-process.js';
@@ -56,7 +57,12 @@ export async function runTransferCommand(kind: Direction, paths: string[], opts:
   const transfers = await plan(kind, paths, opts);
   const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum };
   const token = await jobToken(opts);
-  if (token) request.token = token;
+  if (token) {
+    const remote = (t: TransferSpec) => new URL(kind === 'get' ? t.source : t.destination);
+    const { warnings } = checkTokenFor(token, transfers.map((t) => ({ op: kind === 'get' ? 'read' : 'write', url: remote(t) })));
+    if (!opts.json) for (const w of warnings) process.stderr.write(`petrel: warning: ${w}\n`);
+    request.token = token;
+  }
   const json = Boolean(opts.json);
   const quiet = json || Boolean(opts.quiet);
   return opts.async ? submitToAgent(request, { json, quiet, wait: Boolean(opts.wait) }) : runInProcess(request, { json, quiet });

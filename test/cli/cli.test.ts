@@ -59,6 +59,21 @@ describe('petrel CLI', () => {
     expect(res.stderr).toMatch(/^petrel: /);
   });
 
+  it('refuses at once a token that has expired or lacks the scope, naming the scope it needs', async () => {
+    const h = await home();
+    const expired = join(h.dir, 'expired');
+    await writeFile(expired, await mintToken(tb, { scope: 'storage.read:/', expiresIn: -60 }));
+    const res1 = await petrel(h, ['get', '--async', '--token', expired, `${a.url}/data/f.root`, join(h.dir, 'f.root')]);
+    expect(res1.code).toBe(2);
+    expect(res1.stderr).toContain('the token expired');
+    const narrow = join(h.dir, 'narrow');
+    await writeFile(narrow, await mintToken(tb, { scope: 'storage.read:/elsewhere' }));
+    const res2 = await petrel(h, ['get', '--async', '--token', narrow, `${a.url}/data/f.root`, join(h.dir, 'f.root')]);
+    expect(res2.code).toBe(2);
+    expect(res2.stderr).toContain('storage.read:/data/f.root');
+    expect(existsSync(h.socket), 'nothing was queued, no agent started').toBe(false);
+  });
+
   it('exits 2 with a clear message when the token file cannot be read', async () => {
     const h = await home();
     const res = await petrel(h, ['get', '--token', join(h.dir, 'nope'), `${a.url}/x`, join(h.dir, 'x')]);

@@ -1,0 +1,71 @@
+import { decodeJwt, type JWTPayload } from 'jose';
+import { PetrelError } from '../errors.js';
+
+export type Operation = 'read' | 'write';
+
+const SCOPES: Record<Operation, { wlcg: string[]; scitokens: string[] }> = {
+  read: { wlcg: ['storage.read'], scitokens: ['read'] },
+  write: { wlcg: ['storage.create', 'storage.modify'], scitokens: ['write'] },
+};
+
+/** A scope path covers `path` when it is the path or one of its parent directories. */
+function covers(scopePath: string, path: string): boolean {
+  const base = scopePath.replace(/\/+$/, '');
+  return base === '' || path === base || path.startsWith(`${base}/`);
+}
+
+/** The narrowest WLCG scope an operation on `path` needs: what to ask for, and what to name in errors. */
+export function neededScope(op: Operation, path: string): string {
+  return `${op === 'read' ? 'storage.read' : 'storage.create'}:${path}`;
+}
+
+export function scopeAllows(scope: string, op: Operation, path: string): boolean {
+  return scope.split(/\s+/).some((s) => {
+    const i = s.indexOf(':');
+    if (i < 0) return false;
+    const [name, scopePath] = [s.slice(0, i), s.slice(i + 1) || '/'];
+    return (SCOPES[op].wlcg.includes(name) || SCOPES[op].scitokens.includes(name)) && covers(scopePath, path);
+  });
+}
+
+export interface TokenVerdict {
+  /** Said but not fatal (e.g. the token expires soon). */
+  warnings: string[];
+}
+
+/**
+ * Checks an explicit token before a job is queued: a JWT is decoded (not verified: only the
+ * storage can do that) and refused when it has expired, is not valid yet, or has no scope for
+ * one of the paths. Tokens that are not JWTs, or carry no scope claim, pass unchecked.
+ */
+export function checkTokenFor(token: string, uses: readonly { op: Operation; url: URL }[], now = Date.now()): TokenVerdict {
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    return { warnings: [] };
+  }
+  const secs = Math.floor(now / 1000);
+  if (typeof claims.exp === 'number' && claims.exp <= secs) {
+    throw new PetrelError('TOKEN_REJECTED', `the token expired ${new Date(claims.exp * 1000).toISOString()}`, { hint: 'get a fresh token (e.g. `oidc-token`, `htgettoken`) and pass it with --token FILE' });
+  }
+  if (typeof claims.nbf === 'number' && claims.nbf > secs + 60) {
+    throw new PetrelError('TOKEN_REJECTED', `the token is not valid before ${new Date(claims.nbf * 1000).toISOString()}`, { hint: "check the issuer's and this machine's clocks" });
+  }
+  const scope = typeof claims.scope === 'string' ? claims.scope : undefined;
+  if (scope !== undefined) {
+    for (const { op, url } of uses) {
+      const path = decodeURIComponent(url.pathname);
+      if (!scopeAllows(scope, op, path)) {
+        throw new PetrelError('TOKEN_REJECTED', `the token's scopes (${scope}) do not allow ${op === 'read' ? 'reading' : 'writing'} ${path}`, {
+          hint: `it needs ${neededScope(op, path)} (or a scope for a parent directory)`,
+        });
+      }
+    }
+  }
+  const warnings: string[] = [];
+  if (typeof claims.exp === 'number' && claims.exp - secs < 300) {
+    warnings.push(`the token expires in ${claims.exp - secs} s, maybe before the queue reaches every transfer; it is used as given and never refreshed`);
+  }
+  return { warnings };
+}
