@@ -1,6 +1,7 @@
 import type { JobKind, TransferSpec } from '../api/schemas.js';
 import { PetrelError } from '../errors.js';
-import { hostKey, isAbsoluteLocal, parseLocation, type Location } from '../transfer/location.js';
+import { isAbsolute } from 'node:path';
+import { hostKey, locationText, parseLocation, type Location } from '../transfer/location.js';
 import { SIDES } from '../transfer/plan.js';
 import type { NewTransfer } from './store.js';
 
@@ -28,17 +29,17 @@ export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[]):
       if (loc.kind !== sides[side]) {
         throw bad(i, `a ${kind} job needs a ${sides[side] === 'remote' ? 'URL' : 'local path'} as ${side}, not ${spec[side]}`);
       }
-      if (loc.kind === 'local' && !isAbsoluteLocal({ kind: 'local', path: spec[side] })) {
+      // parseLocation resolved relative paths against `/`: the text itself must be absolute.
+      if (loc.kind === 'local' && !isAbsolute(spec[side])) {
         throw bad(i, `the local path ${spec[side]} must be absolute`);
       }
     }
-    const dest = destination.kind === 'local' ? destination.path : destination.url.href;
+    const dest = locationText(destination);
     const earlier = destinations.get(dest);
     if (earlier !== undefined) throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
     destinations.set(dest, i);
     const remote = source.kind === 'remote' ? source : destination;
     if (remote.kind !== 'remote') throw bad(i, 'no URL in the transfer');
-    const text = (l: Location) => (l.kind === 'local' ? l.path : l.url.href);
-    return { source: text(source), destination: text(destination), host: hostKey(remote.url) };
+    return { source: locationText(source), destination: dest, host: hostKey(remote.url) };
   });
 }

@@ -1,4 +1,4 @@
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PetrelError } from '../errors.js';
 
@@ -71,8 +71,4 @@ export function intoDirectory(dest: Location, source: Location): Location {
   const url = new URL(dest.url.href);
   url.pathname = `${url.pathname.replace(/\/*$/, '')}/${encodeURIComponent(name)}`;
   return { kind: 'remote', url };
-}
-
-export function isAbsoluteLocal(loc: Location): boolean {
-  return loc.kind === 'local' && isAbsolute(loc.path);
 }
