@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     `  server a    ${a.url}    data ${a.dataDir}    log ${a.logFile}`,
     `  server b    ${b.url}    data ${b.dataDir}    log ${b.logFile}`,
     `  issuer      ${tb.issuer.url}    log ${tb.issuer.logFile}`,
+    `  idp         ${tb.idp.url}    (OpenID provider: device flow, refresh, token exchange)    log ${tb.idp.logFile}`,
     `  CA file     ${tb.caFile}    (PETREL_CA_FILE; davix --capath / X509_CERT_DIR: ${tb.caDir})`,
     `  audience    ${tb.audience} (or the server URL)`,
     `  info        ${tb.root}/testbed.json`,

@@ -1,6 +1,7 @@
-// The Petrel test bed: a private CA, an HTTPS token issuer and XRootD servers (HTTPS + WebDAV +
-// HTTP-TPC + SciTokens), all on localhost with ports picked at run time. Facts and gotchas:
-// /work/shared/docs/testbed.md.
+// The Petrel test bed: a private CA, an HTTPS token issuer, an OpenID provider (oidc-provider:
+// device flow, refresh, token exchange; idp-server.mjs) and XRootD servers (HTTPS + WebDAV +
+// HTTP-TPC + SciTokens) that trust both issuers, all on localhost with ports picked at run time.
+// Facts and gotchas: /work/shared/docs/testbed.md.
 //
 // Everything is process-independent. State lives on disk under `root` (pid files, a start
 // script per server, the issuer's private key as a JWK file), and `TestbedInfo` is plain JSON,
@@ -13,6 +14,7 @@
 //   const token = await mintToken(tb, { scope: 'storage.read:/' });
 //   await writeDataFile(tb.servers.a, '/in/x.bin', 1 << 20);    // → GET ${tb.servers.a.url}/in/x.bin
 //   const s = await startXrootd(tb, 'kill1');          // own server for tests that stop servers
+//   await approveDevice(tb, userCode);                 // approve a device flow at the IdP (idp-client.ts)
 //
 // Servers a and b are shared by all test files running in parallel: do not stop them; use
 // startXrootd for that. XRootD 5.5.3 matches request header names case-sensitively (testbed.md),
@@ -27,6 +29,9 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+export { approveDevice, idpStats, resetIdpStats, setIdpConfig } from './idp-client.js';
+export type { ApproveOptions, IdpConfig, IdpStats, IdpStatsEntry } from './idp-client.js';
 
 export interface XrootdServer {
   name: string;
@@ -54,11 +59,23 @@ export interface TestbedInfo {
   /** Certificate (SAN DNS:localhost, IP:127.0.0.1, IP:::1) and key used by every test bed server. */
   tls: { certFile: string; keyFile: string };
   issuer: { url: string; keyFile: string; pidFile: string; logFile: string };
+  /** The OpenID provider (issuer URL `url`); it signs with the issuer's key (kid k1). */
+  idp: IdpInfo;
   servers: { a: XrootdServer; b: XrootdServer };
   /** An audience every test bed server accepts (each also accepts its own `url`). */
   audience: string;
   /** `root`: servers run as an unprivileged user; `userns`: we are not root, servers run as us. */
   mode: 'root' | 'userns';
+}
+
+export interface IdpInfo {
+  /** Issuer identifier, `https://localhost:PORT`; discovery at `${url}/.well-known/openid-configuration`. */
+  url: string;
+  port: number;
+  pidFile: string;
+  logFile: string;
+  /** Clients, grants, refresh tokens, run-time config and statistics; survives restarts. */
+  stateFile: string;
 }
 
 export type Testbed = TestbedInfo & { stop(): Promise<void> };
@@ -213,13 +230,13 @@ async function listensOn(pid: number, port: number): Promise<boolean | undefined
   return false;
 }
 
-function findIssuerScript(): string {
+function findScript(name: string): string {
   const candidates = [
-    './issuer-server.mjs', // test/testbed/index.ts (vitest, tsx)
-    '../../../test/testbed/issuer-server.mjs', // dist/test/testbed/index.js
+    `./${name}`, // test/testbed/index.ts (vitest, tsx)
+    `../../../test/testbed/${name}`, // dist/test/testbed/index.js
   ].map((p) => fileURLToPath(new URL(p, import.meta.url)));
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`testbed: issuer-server.mjs not found (looked at ${candidates.join(', ')})`);
+  if (!found) throw new Error(`testbed: ${name} not found (looked at ${candidates.join(', ')})`);
   return found;
 }
 
@@ -349,7 +366,7 @@ async function startIssuer(root: string, tls: TestbedInfo['tls']): Promise<Testb
   const logFile = join(dir, 'issuer.log');
   const ready = join(dir, 'ready.json');
   await makeIssuerKey(keyFile);
-  const args = [findIssuerScript(), '--key', keyFile, '--cert', tls.certFile, '--tls-key', tls.keyFile,
+  const args = [findScript('issuer-server.mjs'), '--key', keyFile, '--cert', tls.certFile, '--tls-key', tls.keyFile,
     '--port', '0', '--ready', ready, '--pid-file', pidFile, '--watch', String(process.pid), '--root', root];
   // The log is opened by bash so that the node child is fully detached from us.
   const pid = spawnDetached('/bin/bash', ['-c', `exec "$@" >>${shq(logFile)} 2>&1 </dev/null`, 'issuer',
@@ -364,6 +381,42 @@ async function startIssuer(root: string, tls: TestbedInfo['tls']): Promise<Testb
     await sleep(50);
   }
   throw new Error(`testbed: the token issuer did not start:\n${await tail(logFile)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenID provider (idp-server.mjs)
+
+type IdpBed = Pick<TestbedInfo, 'issuer' | 'tls' | 'audience'>;
+type IdpFiles = Pick<IdpInfo, 'pidFile' | 'logFile' | 'stateFile'>;
+
+/** Start idp-server.mjs detached on `port` (0: any); resolves with the port once it listens. */
+async function launchIdp(bed: IdpBed, files: IdpFiles, port: number): Promise<number> {
+  const ready = join(dirname(files.stateFile), 'ready.json');
+  await rm(ready, { force: true });
+  const args = [findScript('idp-server.mjs'), '--key', bed.issuer.keyFile, '--cert', bed.tls.certFile,
+    '--tls-key', bed.tls.keyFile, '--state', files.stateFile, '--ready', ready, '--pid-file', files.pidFile,
+    '--port', String(port), '--audience', bed.audience];
+  const pid = spawnDetached('/bin/bash', ['-c', `exec "$@" >>${shq(files.logFile)} 2>&1 </dev/null`, 'idp',
+    process.execPath, ...args]);
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (existsSync(ready)) return (JSON.parse(await readFile(ready, 'utf8')) as { port: number }).port;
+    if (!alive(pid)) {
+      const log = await tail(files.logFile);
+      throw new ServerStartError(`testbed: the OpenID provider exited while starting:\n${log}`, /EADDRINUSE/.test(log));
+    }
+    await sleep(50);
+  }
+  process.kill(pid, 'SIGKILL');
+  throw new Error(`testbed: the OpenID provider did not start:\n${await tail(files.logFile)}`);
+}
+
+async function createIdp(root: string, bed: IdpBed): Promise<IdpInfo> {
+  const dir = join(root, 'idp');
+  await mkdirMode(dir, 0o700);
+  const files = { pidFile: join(dir, 'idp.pid'), logFile: join(dir, 'idp.log'), stateFile: join(dir, 'state.json') };
+  const port = await launchIdp(bed, files, 0);
+  return { url: `https://localhost:${port}`, port, ...files };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,12 +440,17 @@ xrootd.chksum max 4 adler32 md5 crc32c crc32
 `;
 }
 
-function scitokensConfig(port: number, issuer: string, user: string): string {
+function scitokensConfig(port: number, issuer: string, idp: string, user: string): string {
   return `[Global]
 audience = https://localhost:${port}, https://127.0.0.1:${port}, ${AUDIENCE}
 
 [Issuer test]
 issuer = ${issuer}
+base_path = /
+default_user = ${user}
+
+[Issuer idp]
+issuer = ${idp}
 base_path = /
 default_user = ${user}
 `;
@@ -458,9 +516,9 @@ class ServerStartError extends Error {
   }
 }
 
-async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer'>, name: string, acct: Account,
+async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer' | 'idp'>, name: string, acct: Account,
   port?: number): Promise<XrootdServer> {
-  if (!NAME_RE.test(name) || ['pki', 'issuer'].includes(name)) throw new Error(`testbed: bad server name "${name}"`);
+  if (!NAME_RE.test(name) || ['pki', 'issuer', 'idp'].includes(name)) throw new Error(`testbed: bad server name "${name}"`);
   const dir = join(tb.root, name);
   const pki = join(tb.root, 'pki');
   try {
@@ -485,7 +543,7 @@ async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer'>, n
       uid: acct.uid, gid: acct.gid,
     };
     await writeFileMode(join(dir, 'xrootd.cfg'), xrootdConfig(dir, pki, p), 0o644);
-    await writeFileMode(join(dir, 'scitokens.cfg'), scitokensConfig(p, tb.issuer.url, acct.user), 0o644);
+    await writeFileMode(join(dir, 'scitokens.cfg'), scitokensConfig(p, tb.issuer.url, tb.idp.url, acct.user), 0o644);
     await writeFileMode(s.startScript, startScriptText(s, tb, acct.user), 0o755);
     await writeFileMode(join(dir, 'server.json'), `${JSON.stringify(s, null, 2)}\n`, 0o644);
     try {
@@ -501,7 +559,7 @@ async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer'>, n
 // public API
 
 /**
- * Start the whole test bed: PKI, issuer, servers `a` and `b`. `stop()` kills everything and
+ * Start the whole test bed: PKI, issuer, OpenID provider, servers `a` and `b`. `stop()` kills everything and
  * removes `root` (kept when PETREL_KEEP_TESTBED=1). If the calling process dies without
  * calling stop(), the issuer notices within a second and cleans up the same way.
  */
@@ -530,10 +588,12 @@ export async function startTestbed(opts: { root?: string } = {}): Promise<Testbe
     await makePki(pki, acct);
     const tls = { certFile: join(pki, 'server.pem'), keyFile: join(pki, 'server.key') };
     const issuer = await startIssuer(root, tls);
-    const base = { root, mode, issuer };
+    // Before the servers: their scitokens.cfg names its URL.
+    const idp = await createIdp(root, { issuer, tls, audience: AUDIENCE });
+    const base = { root, mode, issuer, idp };
     const [a, b] = await Promise.all([createXrootd(base, 'a', acct), createXrootd(base, 'b', acct)]);
     const info: TestbedInfo = {
-      root, caFile: join(pki, 'ca.pem'), caDir: join(pki, 'cadir'), tls, issuer,
+      root, caFile: join(pki, 'ca.pem'), caDir: join(pki, 'cadir'), tls, issuer, idp,
       servers: { a, b }, audience: AUDIENCE, mode,
     };
     await writeFileMode(join(root, 'testbed.json'), `${JSON.stringify(info, null, 2)}\n`, 0o644);
@@ -549,7 +609,7 @@ export async function readTestbedInfo(root: string): Promise<TestbedInfo> {
   return JSON.parse(await readFile(join(root, 'testbed.json'), 'utf8')) as TestbedInfo;
 }
 
-/** Stop every server under `tb.root` (also extra ones), the issuer, and remove the root dir. */
+/** Stop every server under `tb.root` (also extra ones), the IdP, the issuer, and remove the root dir. */
 export async function stopTestbed(tb: Pick<TestbedInfo, 'root'> & { issuer: Pick<TestbedInfo['issuer'], 'pidFile'> }): Promise<void> {
   let entries: string[] = [];
   try {
@@ -557,10 +617,10 @@ export async function stopTestbed(tb: Pick<TestbedInfo, 'root'> & { issuer: Pick
   } catch {
     return;
   }
-  await Promise.all(entries.map(async (d) => {
-    const pidFile = join(tb.root, d, 'xrootd.pid');
+  await Promise.all(entries.flatMap((d) => ['xrootd.pid', 'idp.pid'].map(async (name) => {
+    const pidFile = join(tb.root, d, name);
     if (existsSync(pidFile)) await stopPid(pidFile, 'SIGTERM');
-  }));
+  })));
   await stopPid(tb.issuer.pidFile, 'SIGTERM');
   if (process.env.PETREL_KEEP_TESTBED === '1') {
     process.stderr.write(`testbed: kept ${tb.root} (PETREL_KEEP_TESTBED=1)\n`);
@@ -624,6 +684,30 @@ export async function restartServer(s: XrootdServer): Promise<void> {
       return;
     } catch (e) {
       // The old socket may linger for a moment.
+      if (!(e instanceof ServerStartError && e.portInUse) || Date.now() > deadline) throw e;
+      await sleep(250);
+    }
+  }
+}
+
+/** Stop the OpenID provider (a "provider down" window); `startIdp` brings it back. */
+export async function stopIdp(tb: Pick<TestbedInfo, 'idp'>, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  await stopPid(tb.idp.pidFile, signal);
+}
+
+/**
+ * Start the OpenID provider again on its port, with its state (clients, grants, refresh tokens,
+ * config, statistics) and key; waits until it listens. Does nothing while it runs.
+ */
+export async function startIdp(tb: Pick<TestbedInfo, 'idp' | 'issuer' | 'tls' | 'audience'>): Promise<void> {
+  const pid = await readPid(tb.idp.pidFile);
+  if (pid !== undefined && alive(pid)) return;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await launchIdp(tb, tb.idp, tb.idp.port);
+      return;
+    } catch (e) {
       if (!(e instanceof ServerStartError && e.portInUse) || Date.now() > deadline) throw e;
       await sleep(250);
     }

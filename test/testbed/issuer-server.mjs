@@ -7,7 +7,7 @@
 //
 // --port 0 picks a free port; the chosen one is written to --ready as {"port":N,"url":...}.
 // With --watch, the issuer is also the test bed's watchdog: once process PID is gone it kills
-// every server whose pid file lies in DIR/*/xrootd.pid, removes DIR (unless
+// every server whose pid file lies in DIR/*/xrootd.pid or DIR/*/idp.pid, removes DIR (unless
 // PETREL_KEEP_TESTBED=1) and exits, so a crashed test run leaves nothing behind.
 import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync, readdirSync, rmSync, existsSync } from 'node:fs';
@@ -94,6 +94,9 @@ function alive(pid) {
   }
 }
 
+// Servers (XRootD) and the OpenID provider (idp-server.mjs) of the bed.
+const PID_FILES = ['xrootd.pid', 'idp.pid'];
+
 if (args.watch && args.root) {
   const watched = Number(args.watch);
   const root = args.root;
@@ -104,10 +107,11 @@ if (args.watch && args.root) {
     const pids = [];
     try {
       for (const d of readdirSync(root)) {
-        const f = join(root, d, 'xrootd.pid');
-        if (!existsSync(f)) continue;
-        const pid = Number(readFileSync(f, 'utf8').trim());
-        if (pid > 1) pids.push(pid);
+        for (const f of PID_FILES.map((name) => join(root, d, name))) {
+          if (!existsSync(f)) continue;
+          const pid = Number(readFileSync(f, 'utf8').trim());
+          if (pid > 1) pids.push(pid);
+        }
       }
     } catch {
       // root already gone
