@@ -2,6 +2,22 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PetrelError } from './errors.js';
 
+/** Which issuer hands out tokens for the storages under a URL prefix. */
+export const IssuerSetting = z
+  .object({
+    /** Storage URL prefix, e.g. `https://eos.example.org:443/eos/myexp`. */
+    prefix: z.string().url(),
+    issuer: z.string().url(),
+    /** The `aud` the storage expects; none asked for when absent. */
+    audience: z.string().optional(),
+    /** The storage path that the issuer's scope paths are relative to (its `base_path`). */
+    basePath: z.string().startsWith('/').default('/'),
+    /** Renew credentials without a refresh token by RFC 8693 token exchange. */
+    tokenExchange: z.boolean().default(false),
+  })
+  .strict();
+export type IssuerSetting = z.infer<typeof IssuerSetting>;
+
 export const AgentConfigSchema = z
   .object({
     /** Transfers running at once, over all hosts. */
@@ -23,6 +39,20 @@ export const AgentConfigSchema = z
     maxRequestBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
     /** How often running transfers' byte counts are written to the database. */
     progressFlushMs: z.number().int().min(50).default(2_000),
+    issuers: z.array(IssuerSetting).default([]),
+    tokens: z
+      .object({
+        /** A cached access token is used only with at least this much life left. */
+        minValidityMs: z.number().int().min(0).default(5 * 60_000),
+        /** Background refresh: a cron expression (seconds field allowed). */
+        refreshSchedule: z.string().default('*/10 * * * *'),
+        /** Background refresh renews access tokens expiring within this window. */
+        refreshWindowMs: z.number().int().min(0).default(30 * 60_000),
+        /** Longest wait between background retries after identity-provider errors. */
+        maxRefreshBackoffMs: z.number().int().min(0).default(30 * 60_000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -1,32 +1,6 @@
 import { decodeJwt, type JWTPayload } from 'jose';
 import { PetrelError } from '../errors.js';
-
-export type Operation = 'read' | 'write';
-
-const SCOPES: Record<Operation, { wlcg: string[]; scitokens: string[] }> = {
-  read: { wlcg: ['storage.read'], scitokens: ['read'] },
-  write: { wlcg: ['storage.create', 'storage.modify'], scitokens: ['write'] },
-};
-
-/** A scope path covers `path` when it is the path or one of its parent directories. */
-function covers(scopePath: string, path: string): boolean {
-  const base = scopePath.replace(/\/+$/, '');
-  return base === '' || path === base || path.startsWith(`${base}/`);
-}
-
-/** The narrowest WLCG scope an operation on `path` needs: what to ask for, and what to name in errors. */
-export function neededScope(op: Operation, path: string): string {
-  return `${op === 'read' ? 'storage.read' : 'storage.create'}:${path}`;
-}
-
-export function scopeAllows(scope: string, op: Operation, path: string): boolean {
-  return scope.split(/\s+/).some((s) => {
-    const i = s.indexOf(':');
-    if (i < 0) return false;
-    const [name, scopePath] = [s.slice(0, i), s.slice(i + 1) || '/'];
-    return (SCOPES[op].wlcg.includes(name) || SCOPES[op].scitokens.includes(name)) && covers(scopePath, path);
-  });
-}
+import { neededScope, operationVerb, scopeAllows, type Operation } from './scopes.js';
 
 export interface TokenVerdict {
   /** Said but not fatal (e.g. the token expires soon). */
@@ -57,7 +31,7 @@ export function checkTokenFor(token: string, uses: readonly { op: Operation; url
     for (const { op, url } of uses) {
       const path = decodeURIComponent(url.pathname);
       if (!scopeAllows(scope, op, path)) {
-        throw new PetrelError('TOKEN_REJECTED', `the token's scopes (${scope}) do not allow ${op === 'read' ? 'reading' : 'writing'} ${path}`, {
+        throw new PetrelError('TOKEN_REJECTED', `the token's scopes (${scope}) do not allow ${operationVerb(op)} ${path}`, {
           hint: `it needs ${neededScope(op, path)} (or a scope for a parent directory)`,
         });
       }

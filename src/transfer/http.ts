@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { Agent as NodeHttpAgent } from 'node:http';
 import { Agent as NodeHttpsAgent } from 'node:https';
-import { createSecureContext, rootCertificates } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { PetrelError } from '../errors.js';
+import { trustedCAs } from '../tls.js';
 import { networkError } from './errors.js';
 
 export interface HttpClientOptions {
@@ -51,23 +51,6 @@ function createSerializer(): HttpClient['oneAtATime'] {
       run.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   };
-}
-
-const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
-
-function trustedCAs(caFile: string | undefined): string[] {
-  const cas = existsSync(SYSTEM_BUNDLE) ? [readFileSync(SYSTEM_BUNDLE, 'utf8')] : [...rootCertificates];
-  if (caFile) {
-    try {
-      cas.push(readFileSync(caFile, 'utf8'));
-    } catch (e) {
-      throw new PetrelError('USAGE', `cannot read the CA file ${caFile}: ${(e as Error).message}`, {
-        hint: 'point PETREL_CA_FILE at a readable PEM file',
-        cause: e,
-      });
-    }
-  }
-  return cas;
 }
 
 /** One pooled keep-alive client for all storages: connections are reused across transfers. */

@@ -103,16 +103,25 @@ export async function initWallet(path: string, password: string, kdf?: Omit<KdfP
 }
 
 /**
- * The one way to change a wallet: under the file lock, re-read and decrypt, apply `change` to
- * the freshest contents, encrypt with a fresh nonce and replace the file atomically. Writers of
- * different entries never undo each other.
+ * The one way to change a wallet: under the file lock, re-read and decrypt, let `fn` look at the
+ * freshest contents and change them (it may call out, e.g. to refresh a token, while the lock
+ * keeps other writers waiting), then encrypt with a fresh nonce and replace the file atomically,
+ * unless `fn` says nothing changed. Writers of different entries never undo each other.
  */
-export async function updateWallet(path: string, key: WalletKey, change: (c: WalletContents) => void): Promise<WalletContents> {
+export async function transactWallet<T>(path: string, key: WalletKey, fn: (c: WalletContents) => Promise<{ result: T; changed: boolean }>): Promise<T> {
   return withLock(path, async () => {
     const contents = await readWallet(path, key);
+    const { result, changed } = await fn(contents);
+    if (changed) await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(contents)), key)));
+    return result;
+  });
+}
+
+/** Applies `change` to the freshest contents under the lock (see transactWallet). */
+export async function updateWallet(path: string, key: WalletKey, change: (c: WalletContents) => void): Promise<WalletContents> {
+  return transactWallet(path, key, async (contents) => {
     change(contents);
-    await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(contents)), key)));
-    return contents;
+    return { result: contents, changed: true };
   });
 }
 

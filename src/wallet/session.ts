@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { PetrelError } from '../errors.js';
-import type { WalletContents } from './contents.js';
+import { latestExpiry, type WalletContents } from './contents.js';
 import type { WalletKey } from './envelope.js';
 import { readWallet, unlockWallet } from './file.js';
 
@@ -28,16 +28,19 @@ export interface WalletStatus {
 const MAX_DELAY_MS = 30_000;
 
 function entries(contents: WalletContents): WalletEntryView[] {
-  return Object.values(contents.credentials).map((c) => ({
+  return Object.values(contents.credentials).map((c) => {
+    const expiry = latestExpiry(c);
+    return {
     id: c.id,
     issuer: c.issuer,
     prefixes: c.prefixes,
     scopes: c.scopes,
-    ...(c.accessTokenExpiresAt ? { accessTokenExpiresAt: new Date(c.accessTokenExpiresAt).toISOString() } : {}),
+    ...(expiry ? { accessTokenExpiresAt: new Date(expiry).toISOString() } : {}),
     hasRefreshToken: Boolean(c.refreshToken),
     obtainedBy: c.obtainedBy,
     dead: c.dead,
-  }));
+    };
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { checkTokenFor, neededScope, scopeAllows } from '../../src/auth/token-check.js';
+import { neededScope, scopeAllows } from '../../src/auth/scopes.js';
+import { checkTokenFor } from '../../src/auth/token-check.js';
 import { thrown } from '../helpers/errors.js';
 
 const now = Date.UTC(2026, 10, 23, 12);

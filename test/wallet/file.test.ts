@@ -23,7 +23,7 @@ const cred = (id: string, refreshToken: string) => ({
   prefixes: ['https://storage.example.org/data'],
   scopes: ['storage.read:/data'],
   refreshToken,
-  obtainedBy: 'import' as const,
+  basePath: '/', accessTokens: [], obtainedBy: 'import' as const,
   dead: false,
   updatedAt: Date.now(),
 });
@@ -44,7 +44,7 @@ function writer(path: string, password: string, prefix: string, count: number): 
     const { key } = await unlockWallet(process.argv[1], process.argv[2]);
     for (let i = 0; i < Number(process.argv[4]); i++) {
       const id = process.argv[3] + i;
-      await updateWallet(process.argv[1], key, (c) => { c.credentials[id] = { id, issuer: 'https://i.example', prefixes: [], scopes: [], refreshToken: 'rt-' + id, obtainedBy: 'import', dead: false, updatedAt: Date.now() }; });
+      await updateWallet(process.argv[1], key, (c) => { c.credentials[id] = { id, issuer: 'https://i.example', prefixes: [], scopes: [], refreshToken: 'rt-' + id, basePath: '/', accessTokens: [], obtainedBy: 'import', dead: false, updatedAt: Date.now() }; });
       if (i === 0) console.log('writing');
     }`;
   return spawn(process.execPath, ['--input-type=module', '-e', code, path, password, prefix, String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -56,7 +56,7 @@ describe('petrel wallet', () => {
     expect((await stat(walletFile)).mode & 0o777).toBe(0o600);
     const { key } = await unlockWallet(walletFile, 'hunter2-long');
     await updateWallet(walletFile, key, (c) => {
-      c.credentials.cern = { id: 'cern', issuer: 'https://issuer.example.org', prefixes: ['https://eos.example.org/eos'], scopes: ['storage.read:/eos'], refreshToken: 'RT-SECRET-0001', obtainedBy: 'import', dead: false, updatedAt: Date.now() };
+      c.credentials.cern = { id: 'cern', issuer: 'https://issuer.example.org', prefixes: ['https://eos.example.org/eos'], scopes: ['storage.read:/eos'], refreshToken: 'RT-SECRET-0001', basePath: '/', accessTokens: [], obtainedBy: 'import', dead: false, updatedAt: Date.now() };
     });
 
     const agent = await startAgent(h);
@@ -96,7 +96,7 @@ describe('petrel wallet', () => {
     expect((await petrel(h, ['wallet', 'init', '--password-stdin'], { input: 'first\n' })).code).toBe(0);
     const { key } = await unlockWallet(walletFile, 'first');
     await updateWallet(walletFile, key, (c) => {
-      for (const id of ['a', 'b']) c.credentials[id] = { id, issuer: 'https://i.example.org', prefixes: [], scopes: [], obtainedBy: 'import', dead: false, updatedAt: Date.now() };
+      for (const id of ['a', 'b']) c.credentials[id] = { id, issuer: 'https://i.example.org', prefixes: [], scopes: [], basePath: '/', accessTokens: [], obtainedBy: 'import', dead: false, updatedAt: Date.now() };
     });
 
     const pw = await petrel(h, ['wallet', 'passwd', '--password-stdin'], { input: 'first\nsecond\n' });
