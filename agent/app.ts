@@ -7,6 +7,8 @@ import { PetrelError } from '../src/errors.js';
 import type { JobService } from '../src/jobs/index.js';
 import type { Logger } from '../src/log.js';
 import type { WalletSession } from '../src/wallet/index.js';
+import { credentialRoutes } from './routes/credentials.js';
+import type { AgentTokens } from './tokens.js';
 import { agentRoutes } from './routes/agent.js';
 import { jobRoutes } from './routes/jobs.js';
 import { walletRoutes } from './routes/wallet.js';
@@ -14,6 +16,7 @@ import { walletRoutes } from './routes/wallet.js';
 export interface AppDeps {
   jobs: JobService;
   wallet: WalletSession;
+  tokens: Pick<AgentTokens, 'broker' | 'refresher'>;
   health(): Health;
   shutdown(): void;
   logger: Logger;
@@ -50,6 +53,7 @@ export function createApp(deps: AppDeps) {
   app.route(API_PREFIX, agentRoutes);
   app.route(`${API_PREFIX}/jobs`, jobRoutes);
   app.route(`${API_PREFIX}/wallet`, walletRoutes);
+  app.route(API_PREFIX, credentialRoutes);
 
   app.notFound((c) =>
     c.json(errorResponse(new PetrelError('API_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`, { hint: 'see the socket API in the README' })), 404),

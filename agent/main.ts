@@ -12,6 +12,7 @@ import { resolvePaths } from '../src/paths.js';
 import { createHttpEngine } from '../src/transfer/engine.js';
 import { createWalletSession } from '../src/wallet/index.js';
 import { createApp } from './app.js';
+import { createAgentTokens } from './tokens.js';
 import { activationFd, claimSocketPath } from './socket.js';
 
 export interface AgentOptions {
@@ -41,14 +42,29 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   const fd = activationFd();
   if (fd === undefined) await claimSocketPath(paths.socket);
 
+  // The wallet, the token machinery and the job queue call each other through these closures.
+  const wallet = createWalletSession({
+    path: paths.walletFile,
+    onOpen: (key, contents) => tokens.onWalletOpen(key, contents),
+    onClose: () => tokens.onWalletClose(),
+  });
+  const tokens = createAgentTokens({
+    walletPath: paths.walletFile,
+    config,
+    logger,
+    walletKey: () => (wallet.isOpen() ? wallet.key() : undefined),
+    resumeWaiting: () => void jobs.resumeWaiting(),
+    resealTokens: (reseal) => jobs.resealTokens(reseal),
+  });
   const jobs = createJobService({
     database: paths.database,
     engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs }),
     config,
     logger,
     runId: randomUUID(),
+    tokenFor: (task) => tokens.tokenFor(task),
+    protectToken: (jobId, token) => tokens.protectToken(jobId, token),
   });
-  const wallet = createWalletSession({ path: paths.walletFile });
   const startedAt = new Date().toISOString();
   const version = packageVersion();
   let stopping: Promise<void> | undefined;
@@ -62,10 +78,10 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     startedAt,
     socketActivated: fd !== undefined,
     counts: jobs.queueCounts(),
-    tokenStorage: 'database-plaintext',
+    tokenStorage: tokens.tokenStorage(),
   });
 
-  const app = createApp({ jobs, wallet, health, shutdown: () => void shutdown('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
+  const app = createApp({ jobs, wallet, tokens, health, shutdown: () => void shutdown('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   try {
     if (fd !== undefined) {
@@ -88,6 +104,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     throw new PetrelError('AGENT_START_FAILED', `cannot listen on ${paths.socket}: ${(e as Error).message}`, { cause: e });
   }
   jobs.start();
+  tokens.start();
   logger.info('agent started', { version, socket: paths.socket, database: paths.database, socketActivated: fd !== undefined });
 
   const shutdown = (why: string): Promise<void> => {
@@ -95,6 +112,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
       logger.info('agent stopping', { why });
       server.close();
       wallet.close();
+      await tokens.stop();
       await jobs.stop();
       server.closeAllConnections();
       if (fd === undefined) {

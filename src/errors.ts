@@ -89,6 +89,9 @@ export class PetrelError extends Error {
   }
 }
 
+/** Errors that park a transfer in `waiting` until the user acts (warm, open the wallet), instead of failing it. */
+export const WAITING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CREDENTIAL_NEEDED', 'CREDENTIAL_DEAD', 'WALLET_CLOSED']);
+
 export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_STATUS, code);
 }

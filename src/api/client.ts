@@ -11,7 +11,10 @@ import {
   JobView,
   ShutdownReply,
   SubmitJobReply,
+  RefreshOutcome,
+  TokenReply,
   WalletStatus,
+  type TokenRequest,
   type OpenWalletRequest,
   type JobDetailQuery,
   type ListJobsQuery,
@@ -88,6 +91,8 @@ export function createAgentClient(opts: AgentClientOptions) {
     wallet: () => call(WalletStatus, 'GET', '/wallet'),
     openWallet: (req: OpenWalletRequest) => call(WalletStatus, 'POST', '/wallet/open', req),
     closeWallet: () => call(WalletStatus, 'POST', '/wallet/close'),
+    refreshCredentials: () => call(RefreshOutcome, 'POST', '/credentials/refresh'),
+    token: (req: TokenRequest) => call(TokenReply, 'POST', '/tokens', req),
 
     /** Server-sent events of one job until it ends (or `signal` aborts). */
     async *events(id: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {

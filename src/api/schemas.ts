@@ -138,7 +138,8 @@ export const Health = z.object({
   socketActivated: z.boolean(),
   counts: z.object({ running: z.number().int(), queued: z.number().int(), waiting: z.number().int() }),
   /** Where explicit job tokens are kept (the wallet issue seals them). */
-  tokenStorage: z.enum(['database-plaintext']),
+  /** Where an explicit --token given now would be kept (README "Security model"). */
+  tokenStorage: z.enum(['wallet-sealed', 'database-plaintext', 'agent-memory']),
 });
 export type Health = z.infer<typeof Health>;
 
@@ -191,3 +192,26 @@ export const WalletStatus = z.object({
     .optional(),
 });
 export type WalletStatus = z.infer<typeof WalletStatus>;
+
+export const RefreshOutcome = z.object({
+  refreshed: z.array(z.object({ credential: z.string(), scope: z.string(), expiresAt: z.string() })),
+  failed: z.array(z.object({ credential: z.string(), code: z.string(), message: z.string() })),
+});
+export type RefreshOutcome = z.infer<typeof RefreshOutcome>;
+
+/** `POST /v1/tokens`: a valid access token for a URL, for other tools (`petrel token`). */
+export const TokenRequest = z
+  .object({
+    url: z.string().url().refine((u) => /^(https?|davs?):/.test(u), 'an http(s) URL'),
+    operation: z.enum(['read', 'write', 'stage']).default('read'),
+  })
+  .strict();
+export type TokenRequest = z.infer<typeof TokenRequest>;
+
+export const TokenReply = z.object({
+  token: z.string(),
+  expiresAt: z.string().optional(),
+  source: z.string(),
+  credential: z.string().optional(),
+});
+export type TokenReply = z.infer<typeof TokenReply>;

@@ -1,6 +1,6 @@
 import type { JobEvent, TransferView } from '../api/schemas.js';
 import type { AgentConfig } from '../config.js';
-import { asPetrelError, PetrelError, type ErrorInfo } from '../errors.js';
+import { asPetrelError, PetrelError, WAITING_CODES, type ErrorInfo } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TransferEngine, TransferProgress, TransferTask } from '../transfer/task.js';
 import { backoffDelay } from './backoff.js';
@@ -36,6 +36,12 @@ export interface SchedulerDeps {
   runId: string;
   /** Builds the view sent with a transfer's state-change event. */
   transferView(row: TransferRow, live?: LiveProgress): TransferView;
+  /**
+   * The bearer token for a task, given the job's stored token: the agent unseals explicit tokens
+   * and asks the token broker for the rest. Throws a waiting error when the user must act.
+   * Without it, the job's token is used as stored.
+   */
+  tokenFor?(task: TransferTask): Promise<string | null>;
   /** Emits the job's state-change event (the service builds the view). */
   onJobChanged(jobId: string): void;
   random?: () => number;
@@ -102,6 +108,7 @@ export function createScheduler(deps: SchedulerDeps) {
     const options = parseJobOptions(row.options);
     const task: TransferTask = {
       kind: row.kind,
+      jobId: row.jobId,
       source: row.source,
       destination: row.destination,
       token: row.token,
@@ -124,14 +131,15 @@ export function createScheduler(deps: SchedulerDeps) {
     deps.onJobChanged(row.jobId);
     emitTransfer(row.jobId, row.id, live(entry));
 
-    entry.settled = engine
-      .run(task, {
+    const withToken = deps.tokenFor ? deps.tokenFor(task).then((token) => ({ ...task, token })) : Promise.resolve(task);
+    entry.settled = withToken
+      .then((ready) => engine.run(ready, {
         signal: controller.signal,
         onProgress: (p) => {
           entry.progress = p;
           entry.meter.record(p.bytesDone);
         },
-      })
+      }))
       .then(
         (result) => {
           store.finishTransfer(row.id, {
@@ -171,6 +179,11 @@ export function createScheduler(deps: SchedulerDeps) {
       return;
     }
     const err = asPetrelError(e);
+    if (WAITING_CODES.has(err.code)) {
+      logger.info('transfer waits', { job: row.jobId, transfer: row.idx, code: err.code, reason: err.message });
+      store.waitTransfer(row.id, row.jobId, { reason: err.message, hint: err.hint, ...bytes });
+      return;
+    }
     if (err.code === 'INTERNAL') logger.error('transfer crashed', { job: row.jobId, transfer: row.idx, error: e });
     if (err.transient && row.attempts < config.retry.attempts) {
       const delay = err.retryAfterMs ?? backoffDelay(config.retry, row.attempts, deps.random);
@@ -242,6 +255,16 @@ export function createScheduler(deps: SchedulerDeps) {
       flushTimer.unref();
       progressTimer.unref();
       pump();
+    },
+
+    /** Waiting transfers try again: a credential appeared or the wallet opened. */
+    resumeWaiting(): number {
+      const n = store.resumeWaiting();
+      if (n) {
+        logger.info('waiting transfers resume', { count: n });
+        pump();
+      }
+      return n;
     },
 
     /** New or re-queued work is in the store. */

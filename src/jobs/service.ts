@@ -7,7 +7,7 @@ import type { TransferEngine } from '../transfer/task.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
-import { createScheduler } from './scheduler.js';
+import { createScheduler, type SchedulerDeps } from './scheduler.js';
 import { createJobStore } from './store.js';
 import { prepareTransfers } from './validate.js';
 import { jobView, transferView } from './views.js';
@@ -19,6 +19,10 @@ export interface JobServiceDeps {
   config: AgentConfig;
   logger: Logger;
   runId: string;
+  /** See SchedulerDeps.tokenFor. */
+  tokenFor?: SchedulerDeps['tokenFor'];
+  /** How an explicit token is kept in the database (src/auth/job-tokens.ts). */
+  protectToken?: (jobId: string, token: string) => string;
 }
 
 /** The job queue as the socket API sees it: submit, look, cancel, retry, follow. */
@@ -43,6 +47,7 @@ export function createJobService(deps: JobServiceDeps) {
     runId: deps.runId,
     transferView,
     onJobChanged,
+    ...(deps.tokenFor ? { tokenFor: deps.tokenFor } : {}),
   });
 
   // Job views are coalesced (a job of thousands of small files changes hundreds of times a
@@ -75,7 +80,7 @@ export function createJobService(deps: JobServiceDeps) {
 
     submit(req: SubmitJob): JobView {
       const transfers = prepareTransfers(req.kind, req.transfers);
-      const row = store.createJob({ kind: req.kind, transfers, token: req.token, options: { checksum: req.checksum } });
+      const row = store.createJob({ kind: req.kind, transfers, token: req.token, protectToken: deps.protectToken, options: { checksum: req.checksum } });
       deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: transfers.length });
       scheduler.wake();
       return view(row.id);
@@ -148,6 +153,11 @@ export function createJobService(deps: JobServiceDeps) {
     },
 
     queueCounts: () => store.queueCounts(),
+
+    /** A credential appeared or the wallet opened: waiting transfers try again. */
+    resumeWaiting: (): number => scheduler.resumeWaiting(),
+
+    resealTokens: (reseal: (jobId: string, column: string) => string | undefined): number => store.resealTokens(reseal),
 
     async stop(): Promise<void> {
       clearTimeout(emitTimer);

@@ -19,6 +19,8 @@ export interface NewJob {
   kind: JobKind;
   transfers: readonly NewTransfer[];
   token?: string | undefined;
+  /** Turns the explicit token into what the token column holds (sealed, plain, or a marker). */
+  protectToken?: ((jobId: string, token: string) => string) | undefined;
   options: JobOptions;
 }
 
@@ -68,7 +70,7 @@ export function createJobStore(db: Db) {
           createdAt: now,
           startedAt: null,
           finishedAt: null,
-          token: job.token ?? null,
+          token: job.token ? (job.protectToken ? job.protectToken(id, job.token) : job.token) : null,
           options: JSON.stringify(job.options),
           transferCount: job.transfers.length,
           errorCode: null,
@@ -210,6 +212,57 @@ export function createJobStore(db: Db) {
         })
         .where(eq(transfers.id, id))
         .run();
+    },
+
+    /**
+     * Parks a transfer until the user acts (a credential, an open wallet); the attempt does not
+     * count. The job shows the reason, and is `waiting` while none of its transfers runs.
+     */
+    waitTransfer(id: number, jobId: string, opts: { reason: string; hint: string | undefined; bytesDone: number; bytesTotal: number | null }): void {
+      db.transaction((tx) => {
+        tx.update(transfers)
+          .set({
+            state: 'waiting',
+            runId: null,
+            bytesDone: opts.bytesDone,
+            bytesTotal: opts.bytesTotal,
+            waitingReason: opts.reason,
+            waitingHint: opts.hint ?? null,
+            attempts: sql`max(${transfers.attempts} - 1, 0)`,
+          })
+          .where(eq(transfers.id, id))
+          .run();
+        const running = tx.select({ n: sql<number>`count(*)` }).from(transfers).where(and(eq(transfers.jobId, jobId), eq(transfers.state, 'running'))).get()?.n ?? 0;
+        tx.update(jobs)
+          .set({ waitingReason: opts.reason, waitingHint: opts.hint ?? null, ...(running ? {} : { state: 'waiting' as const }) })
+          .where(and(eq(jobs.id, jobId), inArray(jobs.state, ['queued', 'running', 'waiting'])))
+          .run();
+      });
+    },
+
+    /** Rewrites the token column of unfinished jobs where `reseal` returns a new value. */
+    resealTokens(reseal: (jobId: string, column: string) => string | undefined): number {
+      return db.transaction((tx) => {
+        let n = 0;
+        const rows = tx.select({ id: jobs.id, token: jobs.token }).from(jobs).where(and(sql`${jobs.finishedAt} is null`, sql`${jobs.token} is not null`)).all();
+        for (const r of rows) {
+          const next = reseal(r.id, r.token as string);
+          if (next !== undefined) {
+            tx.update(jobs).set({ token: next }).where(eq(jobs.id, r.id)).run();
+            n++;
+          }
+        }
+        return n;
+      });
+    },
+
+    /** Everything waiting goes back to the queue (a credential appeared, the wallet opened). Returns how many. */
+    resumeWaiting(): number {
+      return db.transaction((tx) => {
+        const n = tx.update(transfers).set({ state: 'queued', waitingReason: null, waitingHint: null, notBefore: 0 }).where(eq(transfers.state, 'waiting')).run().changes;
+        tx.update(jobs).set({ state: 'queued', waitingReason: null, waitingHint: null }).where(eq(jobs.state, 'waiting')).run();
+        return n;
+      });
     },
 
     /**
@@ -356,7 +409,7 @@ function prepareHotStatements(db: Db) {
   const client = db.$client;
   const markTransfer = client.prepare('UPDATE transfers SET state = \'running\', run_id = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?) WHERE id = ?');
   const markJob = client.prepare(
-    "UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?) WHERE id = ? AND state IN ('queued', 'waiting')",
+    "UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), waiting_reason = NULL, waiting_hint = NULL WHERE id = ? AND state IN ('queued', 'waiting')",
   );
   const progress = client.prepare('UPDATE transfers SET bytes_done = ?, bytes_total = ? WHERE id = ?');
   return {

@@ -2,6 +2,8 @@ import type { ChecksumChoice, JobKind } from '../api/schemas.js';
 
 export interface TransferTask {
   kind: JobKind;
+  /** The job it belongs to (explicit tokens are kept per job). */
+  jobId?: string;
   source: string;
   destination: string;
   /** The job's bearer token, if it has one. */
@@ -35,3 +37,17 @@ export interface TransferEngine {
 
 export const PART_SUFFIX = '.petrel-part';
 export const partPath = (destination: string): string => destination + PART_SUFFIX;
+
+/** The remote end a task needs a token for, and what it does there. */
+export function remoteNeed(task: Pick<TransferTask, 'kind' | 'source' | 'destination'>): { url: URL; operation: 'read' | 'write' | 'stage' } | undefined {
+  switch (task.kind) {
+    case 'get':
+      return { url: new URL(task.source), operation: 'read' };
+    case 'put':
+      return { url: new URL(task.destination), operation: 'write' };
+    case 'prestage':
+      return { url: new URL(task.source), operation: 'stage' };
+    default:
+      return undefined;
+  }
+}

@@ -47,7 +47,16 @@ function entries(contents: WalletContents): WalletEntryView[] {
  * The agent's hold on the wallet: the derived key lives only here, in memory, while the wallet
  * is open; close, the lifetime's end and shutdown forget it. Wrong passwords cost a growing delay.
  */
-export function createWalletSession(opts: { path: string; baseDelayMs?: number }) {
+export interface WalletSessionOptions {
+  path: string;
+  baseDelayMs?: number;
+  /** Called with the key and contents once the wallet is open (before open() returns). */
+  onOpen?(key: WalletKey, contents: WalletContents): Promise<void>;
+  /** Called when it closes: by request, at the lifetime's end, at shutdown. */
+  onClose?(): void;
+}
+
+export function createWalletSession(opts: WalletSessionOptions) {
   const baseDelay = opts.baseDelayMs ?? 250;
   let key: WalletKey | undefined;
   let until: number | undefined;
@@ -55,6 +64,7 @@ export function createWalletSession(opts: { path: string; baseDelayMs?: number }
   let failures = 0;
 
   function forget(): void {
+    if (key) opts.onClose?.();
     clearTimeout(timer);
     timer = undefined;
     key?.key.fill(0);
@@ -82,6 +92,7 @@ export function createWalletSession(opts: { path: string; baseDelayMs?: number }
         timer = setTimeout(forget, lifetimeMs);
         timer.unref();
       }
+      await opts.onOpen?.(unlocked.key, unlocked.contents);
     },
 
     close: forget,
