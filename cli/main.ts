@@ -5,6 +5,7 @@ import { register as get } from './commands/get.js';
 import { register as job } from './commands/job.js';
 import { register as put } from './commands/put.js';
 import { register as wallet } from './commands/wallet.js';
+import { register as warm } from './commands/warm.js';
 import { packageVersion } from '../src/package-root.js';
 import { EXIT } from './lib/output.js';
 
@@ -21,7 +22,7 @@ const program = new Command('petrel')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`petrel: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [get, put, job, wallet, agent]) register(program);
+for (const register of [get, put, job, warm, wallet, agent]) register(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -22,5 +22,21 @@ export function register(program: Command): void {
   wallet.command('status').description('is there a wallet, is it open, until when').option('--json', 'machine-readable output').action(action('status'));
   wallet.command('list').description("the open wallet's credentials (never a secret)").option('--json', 'machine-readable output').action(action('list'));
   withPassword(wallet.command('passwd').description('change the wallet password (old, then new)')).option('--json', 'machine-readable output').action(action('passwd'));
+  withPassword(
+    wallet
+      .command('import')
+      .description('bring a refresh token from oidc-agent or htgettoken into the wallet')
+      .requiredOption('--issuer <url>', "the token's issuer (its endpoints come from its discovery document)")
+      .requiredOption('--client-id <id>', 'the client the refresh token was issued to')
+      .option('--client-secret-file <file>', "that client's secret")
+      .requiredOption('--refresh-token-file <file>', 'the refresh token')
+      .option('--scope <scope...>', 'storage scopes to ask for (default storage.read:/)')
+      .option('--prefix <url>', 'the storage prefix it serves (default: the issuer setting in config.json)'),
+  )
+    .option('--json', 'machine-readable output')
+    .action((...args: unknown[]) => {
+      const opts = (args.at(-1) as Command).opts<{ json?: boolean }>();
+      return runCommand(Boolean(opts.json), async () => (await import('../lib/warm-actions.js')).importCredential(undefined, opts as never));
+    });
   withPassword(wallet.command('remove').argument('<entry>').description('remove one credential')).option('--json', 'machine-readable output').action(action('remove'));
 }

@@ -38,6 +38,8 @@ describe('loadConfig', () => {
       connectTimeoutMs: 30_000,
       maxRequestBytes: 64 * 1024 * 1024,
       progressFlushMs: 2_000,
+      issuers: [],
+      tokens: { minValidityMs: 300_000, refreshSchedule: '*/10 * * * *', refreshWindowMs: 1_800_000, maxRefreshBackoffMs: 1_800_000 },
     });
   });
 

@@ -1,0 +1,176 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createTokenBroker } from '../../src/auth/broker.js';
+import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
+import { createOidc } from '../../src/auth/oidc.js';
+import { storeCredential, warmOne, warmTargets } from '../../src/auth/warm.js';
+import { loadConfig } from '../../src/config.js';
+import { PetrelError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { resolvePaths } from '../../src/paths.js';
+import { initWallet, unlockWallet, updateWallet } from '../../src/wallet/index.js';
+import type { WalletKey } from '../../src/wallet/envelope.js';
+import { ensureAgent, withAgentClient } from './agent-process.js';
+import { EXIT, print, printJson } from './output.js';
+import { readPassword, type PasswordOptions } from './password.js';
+
+type WarmOpts = PasswordOptions & { json?: boolean; write?: boolean; stage?: boolean; agent?: boolean };
+
+function parseUrls(texts: readonly string[]): URL[] {
+  return texts.map((t) => {
+    try {
+      const url = new URL(t);
+      if (url.protocol === 'https:' || url.protocol === 'http:') return url;
+    } catch {
+      // reported below
+    }
+    throw new PetrelError('USAGE', `not an http(s) URL: ${t}`);
+  });
+}
+
+/** Unlocks the wallet with the user's password, creating the wallet first if there is none. */
+async function walletKey(path: string, opts: PasswordOptions): Promise<{ key: WalletKey; password: string }> {
+  if (!existsSync(path)) {
+    process.stderr.write(`petrel: no wallet yet; creating ${path}\n`);
+    const password = await readPassword(opts, 'new wallet password: ', { confirm: true });
+    return { key: await initWallet(path, password), password };
+  }
+  const password = await readPassword(opts, 'wallet password: ');
+  return { key: (await unlockWallet(path, password)).key, password };
+}
+
+/** Hands the wallet to the agent (starting it if needed): waiting transfers then go on. */
+async function openInAgent(password: string): Promise<void> {
+  await withAgentClient(async (c) => {
+    await ensureAgent(c);
+    await c.openWallet({ password });
+  });
+}
+
+/** `petrel warm URL... [--write] [--stage]`: device-code login per issuer prefix, then open the agent's wallet. */
+export async function warm(urlTexts: string[], opts: WarmOpts): Promise<number> {
+  const paths = resolvePaths();
+  const config = await loadConfig(paths.configFile);
+  const targets = warmTargets(config.issuers, parseUrls(urlTexts), opts, paths.configFile);
+  const { key, password } = await walletKey(paths.walletFile, opts);
+  const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
+  const warmed = [];
+  try {
+    for (const target of targets) {
+      const credential = await warmOne(target, {
+        oidc,
+        walletPath: paths.walletFile,
+        key,
+        show: (login) => {
+          process.stderr.write(`To log in to ${target.setting.issuer} for ${target.setting.prefix}\n  open ${login.verificationUri}\n  and enter the code ${login.userCode}\n`);
+          if (login.verificationUriComplete) process.stderr.write(`  (or open ${login.verificationUriComplete})\n`);
+        },
+      });
+      warmed.push({ credential: credential.id, issuer: credential.issuer, prefixes: credential.prefixes, scopes: credential.scopes });
+      if (!opts.json) print(`warmed ${credential.id}: ${credential.scopes.join(' ')}`);
+    }
+  } finally {
+    await oidc.close();
+  }
+  if (opts.agent !== false) await openInAgent(password);
+  if (opts.json) printJson({ warmed });
+  return EXIT.ok;
+}
+
+type TokenOpts = PasswordOptions & { json?: boolean; write?: boolean; stage?: boolean };
+
+/** `petrel token URL`: a valid access token on stdout, for other tools (as oidc-token does). */
+export async function token(urlText: string, opts: TokenOpts): Promise<number> {
+  const [url] = parseUrls([urlText]) as [URL];
+  const operation = opts.stage ? 'stage' : opts.write ? 'write' : 'read';
+  const fromAgent = await withAgentClient(async (c) => {
+    const w = await c.wallet();
+    return w.open ? c.token({ url: url.href, operation }) : undefined;
+  }).catch((e: unknown) => {
+    if (e instanceof PetrelError && e.code === 'AGENT_UNREACHABLE') return undefined;
+    throw e;
+  });
+  let reply = fromAgent;
+  if (!reply) {
+    const paths = resolvePaths();
+    if (existsSync(paths.walletFile)) {
+      const config = await loadConfig(paths.configFile);
+      const { key } = await unlockWallet(paths.walletFile, await readPassword(opts, 'wallet password: '));
+      const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
+      try {
+        const broker = createTokenBroker({
+          wallet: { path: paths.walletFile, key: () => key, initialized: () => true },
+          oidc,
+          issuers: config.issuers,
+          minValidityMs: config.tokens.minValidityMs,
+          logger: createLogger({ stream: process.stderr, level: 'warn' }),
+        });
+        const got = await broker.acquire({ url, operation }).catch((e: unknown) => {
+          if (e instanceof PetrelError && e.code === 'CREDENTIAL_NEEDED') return undefined;
+          throw e;
+        });
+        if (got) reply = { token: got.token, source: got.source, ...(got.expiresAt ? { expiresAt: new Date(got.expiresAt).toISOString() } : {}) };
+      } finally {
+        await oidc.close();
+      }
+    }
+  }
+  if (!reply) {
+    const found = await discoverBearerToken();
+    if (found) reply = { token: found.token, source: `discovery (${found.from})` };
+  }
+  if (!reply) throw new PetrelError('CREDENTIAL_NEEDED', `no token for ${operation === 'read' ? 'reading' : operation === 'write' ? 'writing' : 'staging'} ${url.href}`, { hint: `log in with \`petrel warm ${url.href}${operation === 'read' ? '' : ` --${operation}`}\`` });
+  if (opts.json) printJson(reply);
+  else print(reply.token);
+  return EXIT.ok;
+}
+
+type ImportOpts = PasswordOptions & {
+  json?: boolean;
+  issuer: string;
+  clientId: string;
+  clientSecretFile?: string;
+  refreshTokenFile: string;
+  scope?: string[];
+  prefix?: string;
+};
+
+async function readSecretFile(path: string, what: string): Promise<string> {
+  const text = (await readFile(path, 'utf8').catch((e: unknown) => {
+    throw new PetrelError('USAGE', `cannot read the ${what} file ${path}: ${(e as Error).message}`);
+  })).trim();
+  if (!text) throw new PetrelError('USAGE', `the ${what} file ${path} is empty`);
+  return text;
+}
+
+/** `petrel wallet import`: bring a refresh token from oidc-agent or htgettoken. */
+export async function importCredential(_: unknown, opts: ImportOpts): Promise<number> {
+  const paths = resolvePaths();
+  const config = await loadConfig(paths.configFile);
+  const issuer = new URL(opts.issuer).href.replace(/\/$/, '');
+  const setting = opts.prefix
+    ? { prefix: opts.prefix, issuer, basePath: config.issuers.find((s) => s.prefix === opts.prefix)?.basePath ?? '/', tokenExchange: false, audience: config.issuers.find((s) => s.prefix === opts.prefix)?.audience }
+    : config.issuers.find((s) => s.issuer.replace(/\/$/, '') === issuer);
+  if (!setting) throw new PetrelError('USAGE', `which storage does ${issuer} serve?`, { hint: `pass --prefix URL, or add an issuer setting for it to ${paths.configFile}` });
+  const refreshToken = await readSecretFile(opts.refreshTokenFile, 'refresh token');
+  const clientSecret = opts.clientSecretFile ? await readSecretFile(opts.clientSecretFile, 'client secret') : undefined;
+  const scopes = opts.scope?.flatMap((s) => s.split(/\s+/)).filter(Boolean) ?? ['storage.read:/'];
+  const { key, password } = await walletKey(paths.walletFile, opts);
+  const client = { issuer, clientId: opts.clientId, ...(clientSecret ? { clientSecret } : {}) };
+  const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
+  try {
+    // A first refresh proves the token works, and gives the access token and a rotated refresh token.
+    const tokens = await oidc.refresh(client, refreshToken, { scopes, audience: setting.audience });
+    await updateWallet(paths.walletFile, key, (c) => {
+      c.clients[issuer] = client;
+    });
+    const credential = await storeCredential(paths.walletFile, key, { setting: { ...setting, issuer }, scopes }, { ...tokens, refreshToken: tokens.refreshToken ?? refreshToken }, 'import');
+    if (opts.json) printJson({ imported: credential.id, scopes: credential.scopes });
+    else print(`imported ${credential.id}: ${credential.scopes.join(' ')}`);
+  } finally {
+    await oidc.close();
+  }
+  const running = await withAgentClient((c) => c.wallet()).catch(() => undefined);
+  if (running) await openInAgent(password);
+  return EXIT.ok;
+}
