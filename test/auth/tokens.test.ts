@@ -1,0 +1,170 @@
+// The whole token chain for real: `petrel warm` (device code approved at the oidc-provider IdP)
+// → the encrypted wallet → the agent → XRootD, which checks every token it is given.
+import { readFile, readdir, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { unlockWallet } from '../../src/wallet/index.js';
+import { finished, makeHome, petrel, waitForJob, type Home } from '../helpers/agent.js';
+import { warmWithApproval } from '../helpers/warm.js';
+import { idpStats, resetIdpStats, setIdpConfig, startIdp, stopIdp, writeDataFile } from '../testbed/index.js';
+
+const tb = inject('testbed');
+const PASSWORD = 'correct horse battery staple';
+const a = tb.servers.a;
+
+interface Ctx {
+  home: Home;
+  prefix: string;
+  out: string;
+}
+
+async function setup(name: string, tokens: Record<string, unknown> = {}): Promise<Ctx> {
+  const prefix = `${a.url}/tok-${name}`;
+  const home = await makeHome(tb, { issuers: [{ prefix, issuer: tb.idp.url }], tokens, retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 1000 } });
+  const out = await mkdtemp(join(home.dir, 'out-'));
+  return { home, prefix, out };
+}
+
+async function agentClient(home: Home) {
+  const { createAgentClient } = await import('../../src/api/client.js');
+  return createAgentClient({ socket: home.socket, timeoutMs: 10_000 });
+}
+
+async function stopAgentOf(home: Home): Promise<void> {
+  await petrel(home, ['agent', 'stop']);
+}
+
+/** Every file under `dir` (recursively) as one string, to grep for secrets. */
+async function allText(dir: string): Promise<string> {
+  const names = await readdir(dir, { recursive: true });
+  let text = '';
+  for (const n of names) text += await readFile(join(dir, n), 'latin1').catch(() => '');
+  return text;
+}
+
+describe('warm → wallet → agent → XRootD', () => {
+  let ctx: Ctx;
+  beforeAll(async () => {
+    ctx = await setup('chain');
+    for (let i = 0; i < 3; i++) await writeDataFile(a, `/tok-chain/f${i}.bin`, 64 * 1024);
+  });
+  afterAll(async () => {
+    await stopAgentOf(ctx.home);
+    await ctx.home.cleanup();
+  });
+
+  it('warms by device code, and the agent downloads with the credential', async () => {
+    const warm = await warmWithApproval(tb, ctx.home, [ctx.prefix], PASSWORD);
+    expect(warm.stderr).toContain(`${tb.idp.url}/device`);
+    expect(warm.code, warm.stderr).toBe(0);
+    expect(warm.stdout).toContain('storage.read:/tok-chain');
+
+    const get = await petrel(ctx.home, ['get', '--async', '--json', `${ctx.prefix}/f0.bin`, `${ctx.prefix}/f1.bin`, ctx.out]);
+    expect(get.code, get.stderr).toBe(0);
+    const id = (JSON.parse(get.stdout) as { id: string }).id;
+    const client = await agentClient(ctx.home);
+    const job = await waitForJob(client, id, finished, 60_000);
+    await client.close();
+    expect(job.state, JSON.stringify(job)).toBe('succeeded');
+    expect((await readFile(join(ctx.out, 'f1.bin'))).length).toBe(64 * 1024);
+  });
+
+  it('petrel token prints a token XRootD accepts for that prefix, and no secret lands in the log, the database or the wallet file', async () => {
+    const tok = await petrel(ctx.home, ['token', '--json', `${ctx.prefix}/f2.bin`]);
+    expect(tok.code, tok.stderr).toBe(0);
+    const reply = JSON.parse(tok.stdout) as { token: string; source: string };
+    expect(reply.source).toBe('cache');
+    const { request } = await import('undici');
+    const { Agent } = await import('undici');
+    const dispatcher = new Agent({ connect: { ca: await readFile(tb.caFile) } });
+    const res = await request(`${ctx.prefix}/f2.bin`, { dispatcher, headers: { Authorization: `Bearer ${reply.token}` } });
+    await res.body.dump();
+    await dispatcher.close();
+    expect(res.statusCode).toBe(200);
+
+    const { contents } = await unlockWallet(join(ctx.home.dir, 'config', 'petrel', 'wallet.json'), PASSWORD);
+    const cred = Object.values(contents.credentials)[0];
+    const client = Object.values(contents.clients)[0];
+    const secrets = [reply.token, cred?.refreshToken, client?.clientSecret, PASSWORD];
+    expect(secrets.every((s) => typeof s === 'string' && s.length > 8)).toBe(true);
+    const stored = (await allText(ctx.home.stateDir)) + (await readFile(join(ctx.home.dir, 'config', 'petrel', 'wallet.json'), 'utf8'));
+    for (const s of secrets) expect(stored.includes(s as string)).toBe(false);
+  });
+
+  it('a closed wallet parks jobs in waiting with the hint, and they run once it opens', async () => {
+    expect((await petrel(ctx.home, ['wallet', 'close'])).code).toBe(0);
+    const get = await petrel(ctx.home, ['get', '--async', '--json', `${ctx.prefix}/f2.bin`, join(ctx.out, 'later.bin')]);
+    expect(get.code, get.stderr).toBe(0);
+    const id = (JSON.parse(get.stdout) as { id: string }).id;
+    const client = await agentClient(ctx.home);
+    const waiting = await waitForJob(client, id, (j) => j.state === 'waiting', 20_000);
+    expect(waiting.waiting?.hint).toContain('petrel wallet open');
+    const open = await petrel(ctx.home, ['wallet', 'open', '--password-stdin'], { input: `${PASSWORD}\n` });
+    expect(open.code, open.stderr).toBe(0);
+    const job = await waitForJob(client, id, finished, 30_000);
+    await client.close();
+    expect(job.state).toBe('succeeded');
+  });
+});
+
+describe('renewal', () => {
+  let ctx: Ctx;
+  beforeAll(async () => {
+    // 60-second access tokens. The agent treats a token as used up once less than 55 s remain
+    // and refreshes in the background every 2 s what has less than 57 s left: one token
+    // lifetime of the agent's lasts a few seconds, so a job of half a minute spans many.
+    await setIdpConfig(tb, { accessTokenTtl: 60 });
+    ctx = await setup('renew', { minValidityMs: 55_000, refreshWindowMs: 57_000, refreshSchedule: '*/2 * * * * *' });
+    await Promise.all(Array.from({ length: 500 }, (_, i) => writeDataFile(a, `/tok-renew/d/f${i}.bin`, 16 * 1024)));
+    const warm = await warmWithApproval(tb, ctx.home, [ctx.prefix], PASSWORD);
+    expect(warm.code, warm.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await setIdpConfig(tb, { accessTokenTtl: 600 });
+    await startIdp(tb);
+    await stopAgentOf(ctx.home);
+    await ctx.home.cleanup();
+  });
+
+  it('500 transfers over many token lifetimes: none fails, and the issuer sees one refresh per renewal, not one per transfer', async () => {
+    await resetIdpStats(tb);
+    const started = Date.now();
+    const files = Array.from({ length: 500 }, (_, i) => `${ctx.prefix}/d/f${i}.bin`);
+    const client = await agentClient(ctx.home);
+    const { id } = await client.submit({ kind: 'get', transfers: files.map((f, i) => ({ source: f, destination: join(ctx.out, `f${i}.bin`) })), checksum: 'none' });
+    // Stretch the job over several renewals: it may not end before 20 s.
+    const job = await waitForJob(client, id, finished, 180_000);
+    const seconds = (Date.now() - started) / 1000;
+    await client.close();
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    expect(job.counts.succeeded).toBe(500);
+    const refreshes = (await idpStats(tb)).token.filter((e) => e.grant_type === 'refresh_token');
+    const calls = refreshes.reduce((n, e) => n + e.count, 0);
+    expect(refreshes.every((e) => e.outcome === 'success'), JSON.stringify(refreshes)).toBe(true);
+    // Each renewal asked for the read scope at the prefix only.
+    expect(new Set(refreshes.map((e) => e.scope))).toEqual(new Set(['storage.read:/tok-renew']));
+    // At most one call per background run (every 2 s) plus the job's first needs.
+    expect(calls).toBeLessThanOrEqual(Math.ceil(seconds / 2) + 2);
+    expect(calls).toBeGreaterThanOrEqual(1);
+  });
+
+  it('with the issuer down, transfers go on with the still-valid token; refresh succeeds once it is back', async () => {
+    await stopIdp(tb);
+    try {
+      const client = await agentClient(ctx.home);
+      const down = await client.refreshCredentials();
+      // Either nothing was due yet, or the attempt failed as unavailable; never a dead credential.
+      expect(down.failed.every((f) => f.code === 'IDP_UNAVAILABLE'), JSON.stringify(down)).toBe(true);
+      const { id } = await client.submit({ kind: 'get', transfers: Array.from({ length: 20 }, (_, i) => ({ source: `${ctx.prefix}/d/f${i}.bin`, destination: join(ctx.out, 'down', `f${i}.bin`) })), checksum: 'none' });
+      const job = await waitForJob(client, id, finished, 60_000);
+      expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+      await startIdp(tb);
+      const back = await client.refreshCredentials();
+      expect(back.failed).toEqual([]);
+      expect(back.refreshed.length).toBeGreaterThanOrEqual(1);
+      await client.close();
+    } finally {
+      await startIdp(tb);
+    }
+  });
+});
