@@ -174,3 +174,39 @@ describe('renewal', () => {
     }
   });
 });
+
+describe('single-flight', () => {
+  let ctx: Ctx;
+  beforeAll(async () => {
+    await setIdpConfig(tb, { accessTokenTtl: 60 });
+    // No background refresh (once a year): every renewal here comes from transfers that need one.
+    ctx = await setup('flight', { concurrency: 8, perHostConcurrency: 8, tokens: { minValidityMs: 59_000, refreshSchedule: '0 0 1 1 *' } });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => writeDataFile(a, `/tok-flight/f${i}.bin`, 4096)));
+    const warm = await warmWithApproval(tb, ctx.home, [ctx.prefix], PASSWORD);
+    expect(warm.code, warm.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await setIdpConfig(tb, { accessTokenTtl: 600 });
+    await stopAgentOf(ctx.home);
+    await ctx.home.cleanup();
+  });
+
+  it('50 waiting transfers that all need a fresh token make one call to the issuer when the wallet opens', async () => {
+    expect((await petrel(ctx.home, ['wallet', 'close'])).code).toBe(0);
+    const client = await agentClient(ctx.home);
+    const { id } = await client.submit({ kind: 'get', transfers: Array.from({ length: 50 }, (_, i) => ({ source: `${ctx.prefix}/f${i}.bin`, destination: join(ctx.out, `f${i}.bin`) })), checksum: 'none' });
+    await waitForJob(client, id, (j) => j.counts.waiting === 50, 20_000);
+    // The warm's token now has less than the minimum validity left.
+    await new Promise((r) => setTimeout(r, 1200));
+    await resetIdpStats(tb);
+    const open = await petrel(ctx.home, ['wallet', 'open', '--password-stdin'], { input: `${PASSWORD}\n` });
+    expect(open.code, open.stderr).toBe(0);
+    const job = await waitForJob(client, id, finished, 30_000);
+    await client.close();
+    expect(job.state).toBe('succeeded');
+    const calls = (await idpStats(tb)).token.filter((e) => e.grant_type === 'refresh_token').reduce((n, e) => n + e.count, 0);
+    // One renewal; a second only if the job outlived the one second a token is good for here.
+    expect(calls).toBeGreaterThanOrEqual(1);
+    expect(calls).toBeLessThanOrEqual(2);
+  });
+});
