@@ -41,9 +41,12 @@ export async function status(opts: Opts): Promise<number> {
     print(`  database: ${h.database}`);
     print(`  since:    ${h.startedAt}`);
     print(`  queue:    ${h.counts.running} running, ${h.counts.queued} queued, ${h.counts.waiting} waiting`);
-    if (h.tokenStorage === 'database-plaintext') {
-      print('  tokens:   job tokens are kept unencrypted in the database (mode 0600), as protected as the token files they came from');
-    }
+    const storage = {
+      'wallet-sealed': 'job tokens are sealed with the open wallet in the database',
+      'database-plaintext': 'job tokens are kept unencrypted in the database (mode 0600), as protected as the token files they came from; `petrel wallet init` seals them',
+      'agent-memory': "the wallet is closed: new job tokens are held in the agent's memory only (`petrel wallet open` seals them)",
+    }[h.tokenStorage];
+    print(`  tokens:   ${storage}`);
     return EXIT.ok;
   } catch (e) {
     if (e instanceof PetrelError && e.code === 'AGENT_UNREACHABLE') {

@@ -290,7 +290,8 @@ export function createJobStore(db: Db) {
               .get()?.n ?? 0)
           : 0;
         const state = job.state === 'cancelled' ? 'cancelled' : failed ? 'failed' : 'succeeded';
-        const set: Partial<JobRow> = { state, finishedAt: now, waitingReason: null, waitingHint: null };
+        // A succeeded job has nothing left to retry: its explicit token is no longer kept.
+        const set: Partial<JobRow> = { state, finishedAt: now, waitingReason: null, waitingHint: null, ...(state === 'succeeded' ? { token: null } : {}) };
         if (state === 'failed' && failed) {
           set.errorCode = failed.errorCode;
           set.errorMessage =
@@ -299,7 +300,6 @@ export function createJobStore(db: Db) {
               : `${nFailed} of ${job.transferCount} transfers failed; the first: ${failed.source}: ${failed.errorMessage ?? failed.errorCode}`;
           set.errorHint = failed.errorHint;
         }
-        // The explicit token is not needed once nothing of the job can run again without a new submission.
         tx.update(jobs).set(set).where(eq(jobs.id, jobId)).run();
         return { ...job, ...set } as JobRow;
       });
