@@ -35,6 +35,8 @@ export function openDatabase(path: string, opts: { exclusive?: boolean } = {}): 
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
+    // Deleted and overwritten content (job tokens once sealed or done with) is zeroed, not left in free pages.
+    sqlite.pragma('secure_delete = ON');
     sqlite.pragma('busy_timeout = 5000');
   } catch (e) {
     if (e instanceof PetrelError) throw e;

@@ -242,7 +242,7 @@ export function createJobStore(db: Db) {
 
     /** Rewrites the token column of unfinished jobs where `reseal` returns a new value. */
     resealTokens(reseal: (jobId: string, column: string) => string | undefined): number {
-      return db.transaction((tx) => {
+      const n = db.transaction((tx) => {
         let n = 0;
         const rows = tx.select({ id: jobs.id, token: jobs.token }).from(jobs).where(and(sql`${jobs.finishedAt} is null`, sql`${jobs.token} is not null`)).all();
         for (const r of rows) {
@@ -254,6 +254,10 @@ export function createJobStore(db: Db) {
         }
         return n;
       });
+      // Move the rewritten pages into the database file and empty the WAL, so the old
+      // plaintext survives in neither (secure_delete zeroes what the rewrite freed).
+      if (n) db.$client.pragma('wal_checkpoint(TRUNCATE)');
+      return n;
     },
 
     /** Everything waiting goes back to the queue (a credential appeared, the wallet opened). Returns how many. */
