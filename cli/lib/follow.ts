@@ -12,10 +12,15 @@ export interface JobSource {
 export async function followJob(src: JobSource, id: string, opts: { quiet: boolean; signal?: AbortSignal }): Promise<JobView> {
   const display = opts.quiet ? undefined : createProgressDisplay();
   let last: JobView | undefined;
+  let said: string | undefined;
   try {
     for await (const ev of src.events(id, opts.signal)) {
       if (ev.type === 'job') {
         last = ev.job;
+        // A waiting job needs the user: say why once, and what to run.
+        const why = ev.job.state === 'waiting' && ev.job.waiting ? `${ev.job.waiting.reason}${ev.job.waiting.hint ? `; ${ev.job.waiting.hint}` : ''}` : undefined;
+        if (why && why !== said && !opts.quiet) process.stderr.write(`petrel: job ${id} is waiting: ${why}\n`);
+        said = why;
         display?.job(ev.job);
         if (isFinal(ev.job.state) && ev.job.finishedAt) break;
       } else if (ev.type === 'progress') {

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import type { ChecksumChoice, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
 import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
 import { checkTokenFor } from '../../src/auth/token-check.js';
-import { PetrelError } from '../../src/errors.js';
+import type { AgentClient } from '../../src/api/client.js';
+import { PetrelError, WAITING_CODES } from '../../src/errors.js';
 import { planTransfers, parsePairList, type Direction, type PairInput } from '../../src/transfer/plan.js';
 import { agentClient, ensureAgent } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
@@ -73,6 +74,7 @@ async function submitToAgent(request: SubmitJobRequest, opts: { json: boolean; q
   try {
     const { started } = await ensureAgent(client);
     if (started && !opts.quiet) process.stderr.write('petrel: started the agent\n');
+    if (!request.token && process.stdin.isTTY && process.stderr.isTTY && !opts.json) await warmIfNeeded(client, request);
     const { id } = await client.submit(request);
     if (!opts.wait) {
       if (opts.json) printJson({ id });
@@ -85,6 +87,38 @@ async function submitToAgent(request: SubmitJobRequest, opts: { json: boolean; q
     return await reportOutcome(source, final, opts.json);
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * Before queueing on a terminal: where the agent could not get a token for a configured prefix
+ * (no credential, a dead one, a closed wallet), do the interactive part now, once per prefix,
+ * instead of letting the job wait.
+ */
+async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Promise<void> {
+  const [{ loadConfig }, { resolvePaths }, { issuerFor }] = await Promise.all([
+    import('../../src/config.js'),
+    import('../../src/paths.js'),
+    import('../../src/auth/broker.js'),
+  ]);
+  const config = await loadConfig(resolvePaths().configFile);
+  const operation = request.kind === 'get' ? 'read' : 'write';
+  const firstUrlPerPrefix = new Map<string, URL>();
+  for (const t of request.transfers) {
+    const url = new URL(request.kind === 'get' ? t.source : t.destination);
+    const setting = issuerFor(config.issuers, url);
+    if (setting && !firstUrlPerPrefix.has(setting.prefix)) firstUrlPerPrefix.set(setting.prefix, url);
+  }
+  for (const url of firstUrlPerPrefix.values()) {
+    const missing = await client.token({ url: url.href, operation }).then(
+      () => undefined,
+      (e: unknown) => (e instanceof PetrelError && WAITING_CODES.has(e.code) ? e : undefined),
+    );
+    if (!missing) continue;
+    process.stderr.write(`petrel: ${missing.message}\n`);
+    const actions = await import('./wallet-actions.js');
+    if (missing.code === 'WALLET_CLOSED') await actions.open(undefined, {});
+    else await (await import('./warm-actions.js')).warm([url.href], { write: operation === 'write' });
   }
 }
 

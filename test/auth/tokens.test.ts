@@ -4,9 +4,10 @@ import { readFile, readdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { unlockWallet } from '../../src/wallet/index.js';
-import { finished, makeHome, petrel, waitForJob, type Home } from '../helpers/agent.js';
+import { spawn } from 'node:child_process';
+import { CLI, finished, makeHome, petrel, waitForJob, type Home } from '../helpers/agent.js';
 import { warmWithApproval } from '../helpers/warm.js';
-import { idpStats, resetIdpStats, setIdpConfig, startIdp, stopIdp, writeDataFile } from '../testbed/index.js';
+import { approveDevice, idpStats, resetIdpStats, setIdpConfig, startIdp, stopIdp, writeDataFile } from '../testbed/index.js';
 
 const tb = inject('testbed');
 const PASSWORD = 'correct horse battery staple';
@@ -208,5 +209,51 @@ describe('single-flight', () => {
     // One renewal; a second only if the job outlived the one second a token is good for here.
     expect(calls).toBeGreaterThanOrEqual(1);
     expect(calls).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('get --async on a terminal', () => {
+  let ctx: Ctx;
+  beforeAll(async () => {
+    ctx = await setup('tty');
+    await writeDataFile(a, '/tok-tty/t.bin', 2048);
+  });
+  afterAll(async () => {
+    await stopAgentOf(ctx.home);
+    await ctx.home.cleanup();
+  });
+
+  it('logs in first when no credential is there yet, then the job runs with it', async () => {
+    const cmd = [process.execPath, CLI, 'get', '--async', '--wait', `${ctx.prefix}/t.bin`, join(ctx.out, 't.bin')].map((x) => `'${x}'`).join(' ');
+    // script(1) gives the command a pseudo-terminal; what we write to it is what a person types.
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: ctx.home.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let step = 0;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (step === 0 && out.includes('new wallet password:')) {
+        step = 1;
+        child.stdin.write(`${PASSWORD}\r`);
+      } else if (step === 1 && out.includes('again:')) {
+        step = 2;
+        child.stdin.write(`${PASSWORD}\r`);
+      } else if (step === 2) {
+        const m = /enter the code (\S+)/.exec(out);
+        if (m?.[1]) {
+          step = 3;
+          void approveDevice(tb, m[1]);
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    clearTimeout(timer);
+    expect(code, out).toBe(0);
+    expect(out).toContain('no credential for');
+    expect(out).toMatch(/succeeded: 1 transfer/);
+    expect(out.includes(PASSWORD)).toBe(false);
+    expect((await readFile(join(ctx.out, 't.bin'))).length).toBe(2048);
   });
 });
