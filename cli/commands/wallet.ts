@@ -29,7 +29,8 @@ export function register(program: Command): void {
       .requiredOption('--issuer <url>', "the token's issuer (its endpoints come from its discovery document)")
       .requiredOption('--client-id <id>', 'the client the refresh token was issued to')
       .option('--client-secret-file <file>', "that client's secret")
-      .requiredOption('--refresh-token-file <file>', 'the refresh token')
+      .option('--refresh-token-file <file>', 'the refresh token')
+      .option('--access-token-file <file>', 'instead: an access token, traded for a refresh token by token exchange (RFC 8693)')
       .option('--scope <scope...>', 'storage scopes to ask for (default storage.read:/)')
       .option('--prefix <url>', 'the storage prefix it serves (default: the issuer setting in config.json)'),
   )

@@ -130,7 +130,8 @@ type ImportOpts = PasswordOptions & {
   issuer: string;
   clientId: string;
   clientSecretFile?: string;
-  refreshTokenFile: string;
+  refreshTokenFile?: string;
+  accessTokenFile?: string;
   scope?: string[];
   prefix?: string;
 };
@@ -152,21 +153,34 @@ export async function importCredential(_: unknown, opts: ImportOpts): Promise<nu
     ? { prefix: opts.prefix, issuer, basePath: config.issuers.find((s) => s.prefix === opts.prefix)?.basePath ?? '/', tokenExchange: false, audience: config.issuers.find((s) => s.prefix === opts.prefix)?.audience }
     : config.issuers.find((s) => s.issuer.replace(/\/$/, '') === issuer);
   if (!setting) throw new PetrelError('USAGE', `which storage does ${issuer} serve?`, { hint: `pass --prefix URL, or add an issuer setting for it to ${paths.configFile}` });
-  const refreshToken = await readSecretFile(opts.refreshTokenFile, 'refresh token');
+  if (Boolean(opts.refreshTokenFile) === Boolean(opts.accessTokenFile)) {
+    throw new PetrelError('USAGE', 'give exactly one of --refresh-token-file and --access-token-file');
+  }
   const clientSecret = opts.clientSecretFile ? await readSecretFile(opts.clientSecretFile, 'client secret') : undefined;
   const scopes = opts.scope?.flatMap((s) => s.split(/\s+/)).filter(Boolean) ?? ['storage.read:/'];
   const { key, password } = await walletKey(paths.walletFile, opts);
   const client = { issuer, clientId: opts.clientId, ...(clientSecret ? { clientSecret } : {}) };
   const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
   try {
-    // A first refresh proves the token works, and gives the access token and a rotated refresh token.
-    const tokens = await oidc.refresh(client, refreshToken, { scopes, audience: setting.audience });
+    let tokens;
+    let obtainedBy: 'import' | 'exchange' = 'import';
+    if (opts.refreshTokenFile) {
+      const refreshToken = await readSecretFile(opts.refreshTokenFile, 'refresh token');
+      // A first refresh proves the token works, and gives the access token and a rotated refresh token.
+      tokens = await oidc.refresh(client, refreshToken, { scopes, audience: setting.audience });
+      tokens.refreshToken ??= refreshToken;
+    } else {
+      // FTS's way: trade a short-lived access token (RFC 8693) for tokens that can be kept alive.
+      const accessToken = await readSecretFile(opts.accessTokenFile as string, 'access token');
+      tokens = await oidc.exchange(client, accessToken, { scopes, audience: setting.audience, wantRefresh: true });
+      obtainedBy = 'exchange';
+    }
     await updateWallet(paths.walletFile, key, (c) => {
       c.clients[issuer] = client;
     });
-    const credential = await storeCredential(paths.walletFile, key, { setting: { ...setting, issuer }, scopes }, { ...tokens, refreshToken: tokens.refreshToken ?? refreshToken }, 'import');
-    if (opts.json) printJson({ imported: credential.id, scopes: credential.scopes });
-    else print(`imported ${credential.id}: ${credential.scopes.join(' ')}`);
+    const credential = await storeCredential(paths.walletFile, key, { setting: { ...setting, issuer }, scopes }, tokens, obtainedBy);
+    if (opts.json) printJson({ imported: credential.id, scopes: credential.scopes, obtainedBy, refreshable: Boolean(credential.refreshToken) });
+    else print(`imported ${credential.id}: ${credential.scopes.join(' ')}${credential.refreshToken ? '' : ' (no refresh token: it lasts as long as its access token)'}`);
   } finally {
     await oidc.close();
   }

@@ -40,7 +40,7 @@ export function createJobTokenVault(opts: { walletInitialized(): boolean }) {
     try {
       return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8');
     } catch {
-      throw new PetrelError('CREDENTIAL_NEEDED', "the job's token was sealed by another wallet and cannot be read", { hint: 'give the token again: `petrel job token <id> --token FILE`' });
+      throw new PetrelError('CREDENTIAL_NEEDED', "the job's token was sealed by another wallet and cannot be read", { hint: 'cancel the job and submit it again with --token FILE' });
     }
   }
 

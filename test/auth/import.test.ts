@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAgentClient } from '../../src/api/client.js';
 import { createOidc } from '../../src/auth/oidc.js';
 import { finished, makeHome, petrel, waitForJob, type Home } from '../helpers/agent.js';
-import { approveDevice, mintToken, writeDataFile } from '../testbed/index.js';
+import { approveDevice, mintToken, setIdpConfig, writeDataFile } from '../testbed/index.js';
 
 const tb = inject('testbed');
 const a = tb.servers.a;
@@ -70,6 +70,50 @@ describe('wallet import, and a credential the issuer kills', () => {
       // Needing a renewal now, a transfer waits and names the way out.
       const st = (await c.wallet()).entries?.[0];
       expect(st?.dead).toBe(true);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('wallet import of an access token', () => {
+  let home: Home;
+  const prefix = `${a.url}/exch`;
+  beforeAll(async () => {
+    home = await makeHome(tb, { issuers: [{ prefix, issuer: tb.idp.url, tokenExchange: true }], tokens: { refreshSchedule: '0 0 1 1 *' } });
+    await writeDataFile(a, '/exch/z.bin', 500);
+  });
+  afterAll(async () => {
+    await setIdpConfig(tb, { accessTokenTtl: 600 });
+    await petrel(home, ['agent', 'stop']);
+    await home.cleanup();
+  });
+
+  it('trades it by token exchange for a refresh token the agent then keeps alive', async () => {
+    await setIdpConfig(tb, { accessTokenTtl: 60 });
+    const oidc = createOidc({ caFile: tb.caFile });
+    const client = await oidc.register(tb.idp.url, ['openid', 'offline_access', 'storage.read:/exch']);
+    const login = await oidc.deviceLogin(client, { scopes: ['openid', 'storage.read:/exch'] });
+    await approveDevice(tb, login.userCode);
+    const tokens = await login.complete();
+    await oidc.close();
+    expect(tokens.refreshToken).toBeUndefined();
+    const files = await mkdtemp(join(home.dir, 'secrets-'));
+    await writeFile(join(files, 'at'), tokens.accessToken, { mode: 0o600 });
+    await writeFile(join(files, 'secret'), client.clientSecret ?? '', { mode: 0o600 });
+    const imp = await petrel(home, ['wallet', 'import', '--json', '--issuer', tb.idp.url, '--client-id', client.clientId, '--client-secret-file', join(files, 'secret'),
+      '--access-token-file', join(files, 'at'), '--scope', 'storage.read:/exch', '--password-stdin'], { input: `${PASSWORD}\n` });
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(JSON.parse(imp.stdout)).toMatchObject({ obtainedBy: 'exchange', refreshable: true });
+    expect((await petrel(home, ['wallet', 'open', '--password-stdin'], { input: `${PASSWORD}\n` })).code).toBe(0);
+    const c = createAgentClient({ socket: home.socket, timeoutMs: 10_000 });
+    try {
+      // The exchanged refresh token works: renewals succeed...
+      const { id } = await c.submit({ kind: 'get', transfers: [{ source: `${prefix}/z.bin`, destination: join(home.dir, 'z.bin') }], checksum: 'adler32' });
+      expect((await waitForJob(c, id, finished, 30_000)).state).toBe('succeeded');
+      const token = await c.token({ url: `${prefix}/z.bin`, operation: 'read' });
+      // ...because with 60-s tokens and a 5-min minimum validity, every need is a renewal.
+      expect(token.source, await readFile(join(home.stateDir, 'agent.log'), 'utf8')).toBe('refresh');
     } finally {
       await c.close();
     }
