@@ -6,6 +6,7 @@ import { checkTokenFor } from '../../src/auth/token-check.js';
 import type { AgentClient } from '../../src/api/client.js';
 import { PetrelError, WAITING_CODES } from '../../src/errors.js';
 import { planTransfers, parsePairList, type Direction, type PairInput } from '../../src/transfer/plan.js';
+import { remoteNeed, type TransferTask } from '../../src/transfer/task.js';
 import { agentClient, ensureAgent } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
 import { EXIT, print, printJson } from './output.js';
@@ -131,12 +132,14 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
     import('../../src/log.js'),
   ]);
   const config = await loadConfig(resolvePaths().configFile);
+  const tokens = request.token ? undefined : await agentTokenSource();
   const service = createJobService({
     database: ':memory:',
     engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs }),
     config,
     logger: silentLogger,
     runId: randomUUID(),
+    ...(tokens ? { tokenFor: tokens.tokenFor } : {}),
   });
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
@@ -156,5 +159,35 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await service.stop();
+    await tokens?.close();
   }
+}
+
+/**
+ * Without an explicit token, a foreground transfer borrows the tokens of the agent's open
+ * wallet (the agent refreshes them; nothing is prompted for mid-transfer). Undefined when no
+ * agent runs or its wallet is closed: then no token is sent, as before there was a wallet.
+ */
+async function agentTokenSource(): Promise<{ tokenFor(task: TransferTask): Promise<string | null>; close(): Promise<void> } | undefined> {
+  const client = agentClient();
+  const open = await client.wallet().then((w) => w.open, () => false);
+  if (!open) {
+    await client.close();
+    return undefined;
+  }
+  return {
+    async tokenFor(task) {
+      const need = remoteNeed(task);
+      if (task.token || !need) return task.token;
+      try {
+        return (await client.token({ url: need.url.href, operation: need.operation })).token;
+      } catch (e) {
+        if (e instanceof PetrelError && e.code === 'NO_ISSUER') return null;
+        // Nobody is there to act on a waiting job in the foreground: fail it with the hint.
+        if (e instanceof PetrelError && WAITING_CODES.has(e.code)) throw new PetrelError('TRANSFER_DENIED', e.message, { hint: e.hint });
+        throw e;
+      }
+    },
+    close: () => client.close(),
+  };
 }

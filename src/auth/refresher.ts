@@ -10,7 +10,7 @@ export interface RefresherOptions {
   windowMs: number;
   maxBackoffMs: number;
   logger: Logger;
-  /** After each run that renewed or killed something: waiting transfers may go on now. */
+  /** After each run that renewed something: waiting transfers may go on now. */
   onRenewed(outcome: RefreshOutcome): void;
 }
 
@@ -38,8 +38,8 @@ export function createRefresher(opts: RefresherOptions) {
     }
     if (outcome.refreshed.length || outcome.failed.length) {
       opts.logger.info('background refresh', { refreshed: outcome.refreshed.length, failed: outcome.failed.map((f) => `${f.credential}: ${f.code}`) });
-      opts.onRenewed(outcome);
     }
+    if (outcome.refreshed.length) opts.onRenewed(outcome);
     return outcome;
   }
 

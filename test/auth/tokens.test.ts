@@ -92,6 +92,12 @@ describe('warm → wallet → agent → XRootD', () => {
     for (const s of secrets) expect(stored.includes(s as string)).toBe(false);
   });
 
+  it('a foreground get (no --async) borrows the token of the agent\'s open wallet', async () => {
+    const get = await petrel(ctx.home, ['get', '-q', `${ctx.prefix}/f2.bin`, join(ctx.out, 'fg.bin')]);
+    expect(get.code, get.stdout + get.stderr).toBe(0);
+    expect((await readFile(join(ctx.out, 'fg.bin'))).length).toBe(64 * 1024);
+  });
+
   it('a closed wallet parks jobs in waiting with the hint, and they run once it opens', async () => {
     expect((await petrel(ctx.home, ['wallet', 'close'])).code).toBe(0);
     const get = await petrel(ctx.home, ['get', '--async', '--json', `${ctx.prefix}/f2.bin`, join(ctx.out, 'later.bin')]);
