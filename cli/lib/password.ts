@@ -17,8 +17,9 @@ function promptHidden(question: string): Promise<string> {
   const input = process.stdin;
   return new Promise((resolve, reject) => {
     let value = '';
-    process.stderr.write(question);
+    // Echo off before the prompt shows: what is typed once it shows must never appear.
     input.setRawMode(true);
+    process.stderr.write(question);
     input.resume();
     const done = (err?: Error) => {
       input.setRawMode(false);
