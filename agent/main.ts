@@ -62,7 +62,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     config,
     logger,
     runId: randomUUID(),
-    tokenFor: (task) => tokens.tokenFor(task),
+    tokensFor: (task) => tokens.tokensFor(task),
     protectToken: (jobId, token) => tokens.protectToken(jobId, token),
   });
   const startedAt = new Date().toISOString();

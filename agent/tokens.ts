@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createTokenBroker, type TokenNeed } from '../src/auth/broker.js';
+import { createTokenBroker } from '../src/auth/broker.js';
 import { createJobTokenVault } from '../src/auth/job-tokens.js';
 import { createOidc } from '../src/auth/oidc.js';
 import { createRefresher } from '../src/auth/refresher.js';
+import { tokensForTask } from '../src/auth/task-tokens.js';
 import type { AgentConfig } from '../src/config.js';
 import type { Logger } from '../src/log.js';
-import { remoteNeed, type TransferTask } from '../src/transfer/task.js';
+import { sourceTokenKey } from '../src/jobs/store.js';
+import type { TransferTask } from '../src/transfer/task.js';
 import type { WalletContents } from '../src/wallet/contents.js';
 import type { WalletKey } from '../src/wallet/envelope.js';
 import { updateWallet } from '../src/wallet/file.js';
@@ -52,12 +54,10 @@ export function createAgentTokens(deps: AgentTokensDeps) {
     broker,
     refresher,
 
-    async tokenFor(task: TransferTask): Promise<string | null> {
-      const explicit = task.jobId ? vault.read(task.jobId, task.token) : task.token;
-      const need = remoteNeed(task);
-      if (!need) return explicit;
-      const got = await broker.acquire({ ...need, explicit } satisfies TokenNeed);
-      return got?.token ?? null;
+    tokensFor(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>> {
+      const read = (key: string, column: string | null | undefined) => (task.jobId ? vault.read(key, column ?? null) : (column ?? null));
+      const explicit = { token: read(task.jobId ?? '', task.token), sourceToken: read(sourceTokenKey(task.jobId ?? ''), task.sourceToken) };
+      return tokensForTask(task, explicit, async (need) => (await broker.acquire(need))?.token ?? null);
     },
 
     protectToken: (jobId: string, token: string): string => vault.columnFor(jobId, token),

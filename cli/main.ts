@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { register as agent } from './commands/agent.js';
+import { register as copy } from './commands/copy.js';
 import { register as get } from './commands/get.js';
 import { register as job } from './commands/job.js';
 import { register as put } from './commands/put.js';
@@ -22,7 +23,7 @@ const program = new Command('petrel')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`petrel: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [get, put, job, warm, wallet, agent]) register(program);
+for (const register of [get, put, copy, job, warm, wallet, agent]) register(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -6,7 +6,8 @@ import { checkTokenFor } from '../../src/auth/token-check.js';
 import type { AgentClient } from '../../src/api/client.js';
 import { PetrelError, WAITING_CODES } from '../../src/errors.js';
 import { planTransfers, parsePairList, type Direction, type PairInput } from '../../src/transfer/plan.js';
-import { remoteNeed, type TransferTask } from '../../src/transfer/task.js';
+import { tokensForTask, type TokenSource } from '../../src/auth/task-tokens.js';
+import type { TransferTask } from '../../src/transfer/task.js';
 import { agentClient, ensureAgent } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
 import { EXIT, print, printJson } from './output.js';
@@ -19,6 +20,11 @@ export interface TransferOptions {
   checksum: ChecksumChoice;
   fromFile?: string;
   quiet?: boolean;
+  /** copy only */
+  mode?: 'pull' | 'push';
+  overwrite?: boolean;
+  srcToken?: string;
+  dstToken?: string;
 }
 
 async function readTokenFile(file: string): Promise<string> {
@@ -58,12 +64,29 @@ async function plan(kind: Direction, paths: string[], opts: TransferOptions): Pr
 export async function runTransferCommand(kind: Direction, paths: string[], opts: TransferOptions): Promise<number> {
   const transfers = await plan(kind, paths, opts);
   const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum };
-  const token = await jobToken(opts);
-  if (token) {
-    const remote = (t: TransferSpec) => new URL(kind === 'get' ? t.source : t.destination);
-    const { warnings } = checkTokenFor(token, transfers.map((t) => ({ op: kind === 'get' ? 'read' : 'write', url: remote(t) })));
+  if (kind === 'copy') {
+    request.copyMode = opts.mode ?? 'pull';
+    if (opts.overwrite) request.overwrite = true;
+  }
+  const warn = (warnings: string[]) => {
     if (!opts.json) for (const w of warnings) process.stderr.write(`petrel: warning: ${w}\n`);
-    request.token = token;
+  };
+  if (kind === 'copy' && (opts.srcToken || opts.dstToken)) {
+    if (!opts.srcToken || !opts.dstToken || opts.token) throw new PetrelError('USAGE', 'give --src-token and --dst-token together, or --token for both sides');
+    request.sourceToken = await readTokenFile(opts.srcToken);
+    request.token = await readTokenFile(opts.dstToken);
+    warn(checkTokenFor(request.sourceToken, transfers.map((t) => ({ op: 'read' as const, url: new URL(t.source) }))).warnings);
+    warn(checkTokenFor(request.token, transfers.map((t) => ({ op: 'write' as const, url: new URL(t.destination) }))).warnings);
+  } else {
+    const token = await jobToken(opts);
+    if (token) {
+      const uses = transfers.flatMap((t) => [
+        ...(kind !== 'put' ? [{ op: 'read' as const, url: new URL(t.source) }] : []),
+        ...(kind !== 'get' ? [{ op: 'write' as const, url: new URL(t.destination) }] : []),
+      ]);
+      warn(checkTokenFor(token, uses).warnings);
+      request.token = token;
+    }
   }
   const json = Boolean(opts.json);
   const quiet = json || Boolean(opts.quiet);
@@ -103,14 +126,19 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
     import('../../src/auth/broker.js'),
   ]);
   const config = await loadConfig(resolvePaths().configFile);
-  const operation = request.kind === 'get' ? 'read' : 'write';
-  const firstUrlPerPrefix = new Map<string, URL>();
+  const firstUrlPerPrefix = new Map<string, { url: URL; operation: 'read' | 'write' }>();
   for (const t of request.transfers) {
-    const url = new URL(request.kind === 'get' ? t.source : t.destination);
-    const setting = issuerFor(config.issuers, url);
-    if (setting && !firstUrlPerPrefix.has(setting.prefix)) firstUrlPerPrefix.set(setting.prefix, url);
+    const sides = [
+      ...(request.kind !== 'put' ? [{ url: new URL(t.source), operation: 'read' as const }] : []),
+      ...(request.kind !== 'get' ? [{ url: new URL(t.destination), operation: 'write' as const }] : []),
+    ];
+    for (const side of sides) {
+      const setting = issuerFor(config.issuers, side.url);
+      const key = `${setting?.prefix}\n${side.operation}`;
+      if (setting && !firstUrlPerPrefix.has(key)) firstUrlPerPrefix.set(key, side);
+    }
   }
-  for (const url of firstUrlPerPrefix.values()) {
+  for (const { url, operation } of firstUrlPerPrefix.values()) {
     const missing = await client.token({ url: url.href, operation }).then(
       () => undefined,
       (e: unknown) => (e instanceof PetrelError && WAITING_CODES.has(e.code) ? e : undefined),
@@ -139,7 +167,7 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
     config,
     logger: silentLogger,
     runId: randomUUID(),
-    ...(tokens ? { tokenFor: tokens.tokenFor } : {}),
+    ...(tokens ? { tokensFor: tokens.tokensFor } : {}),
   });
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
@@ -168,26 +196,26 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
  * wallet (the agent refreshes them; nothing is prompted for mid-transfer). Undefined when no
  * agent runs or its wallet is closed: then no token is sent, as before there was a wallet.
  */
-async function agentTokenSource(): Promise<{ tokenFor(task: TransferTask): Promise<string | null>; close(): Promise<void> } | undefined> {
+async function agentTokenSource(): Promise<{ tokensFor(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>>; close(): Promise<void> } | undefined> {
   const client = agentClient();
   const open = await client.wallet().then((w) => w.open, () => false);
   if (!open) {
     await client.close();
     return undefined;
   }
+  const fromAgent: TokenSource = async ({ url, operation, explicit }) => {
+    if (explicit) return explicit;
+    try {
+      return (await client.token({ url: url.href, operation })).token;
+    } catch (e) {
+      if (e instanceof PetrelError && e.code === 'NO_ISSUER') return null;
+      // Nobody is there to act on a waiting job in the foreground: fail it with the hint.
+      if (e instanceof PetrelError && WAITING_CODES.has(e.code)) throw new PetrelError('TRANSFER_DENIED', e.message, { hint: e.hint });
+      throw e;
+    }
+  };
   return {
-    async tokenFor(task) {
-      const need = remoteNeed(task);
-      if (task.token || !need) return task.token;
-      try {
-        return (await client.token({ url: need.url.href, operation: need.operation })).token;
-      } catch (e) {
-        if (e instanceof PetrelError && e.code === 'NO_ISSUER') return null;
-        // Nobody is there to act on a waiting job in the foreground: fail it with the hint.
-        if (e instanceof PetrelError && WAITING_CODES.has(e.code)) throw new PetrelError('TRANSFER_DENIED', e.message, { hint: e.hint });
-        throw e;
-      }
-    },
+    tokensFor: (task) => tokensForTask(task, { token: task.token, sourceToken: task.sourceToken ?? null }, fromAgent),
     close: () => client.close(),
   };
 }

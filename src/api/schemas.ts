@@ -40,7 +40,13 @@ export const SubmitJobRequest = z
     transfers: z.array(TransferSpec).min(1).max(1_000_000),
     /** An explicit bearer token for every transfer of the job (unmanaged: never refreshed). */
     token: z.string().min(1).max(65_536).optional(),
+    /** A copy's token for reading its source; without it, `token` serves both sides. */
+    sourceToken: z.string().min(1).max(65_536).optional(),
     checksum: ChecksumChoice.default('adler32'),
+    /** Copies: COPY to the destination, which pulls (default), or to the source, which pushes. */
+    copyMode: z.enum(['pull', 'push']).optional(),
+    /** Copies: replace an existing destination (else the storage refuses with 412). */
+    overwrite: z.boolean().optional(),
   })
   .strict();
 export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;

@@ -37,11 +37,11 @@ export interface SchedulerDeps {
   /** Builds the view sent with a transfer's state-change event. */
   transferView(row: TransferRow, live?: LiveProgress): TransferView;
   /**
-   * The bearer token for a task, given the job's stored token: the agent unseals explicit tokens
+   * The bearer tokens for a task (a copy has one per side), given the job's stored tokens: the agent unseals explicit tokens
    * and asks the token broker for the rest. Throws a waiting error when the user must act.
    * Without it, the job's token is used as stored.
    */
-  tokenFor?(task: TransferTask): Promise<string | null>;
+  tokensFor?(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>>;
   /** Emits the job's state-change event (the service builds the view). */
   onJobChanged(jobId: string): void;
   random?: () => number;
@@ -112,7 +112,10 @@ export function createScheduler(deps: SchedulerDeps) {
       source: row.source,
       destination: row.destination,
       token: row.token,
+      sourceToken: row.sourceToken,
       checksum: options.checksum,
+      ...(options.copyMode ? { copyMode: options.copyMode } : {}),
+      ...(options.overwrite ? { overwrite: true } : {}),
       previousError: row.errorCode,
     };
     const controller = new AbortController();
@@ -131,7 +134,7 @@ export function createScheduler(deps: SchedulerDeps) {
     deps.onJobChanged(row.jobId);
     emitTransfer(row.jobId, row.id, live(entry));
 
-    const withToken = deps.tokenFor ? deps.tokenFor(task).then((token) => ({ ...task, token })) : Promise.resolve(task);
+    const withToken = deps.tokensFor ? deps.tokensFor(task).then((tokens) => ({ ...task, ...tokens })) : Promise.resolve(task);
     entry.settled = withToken
       .then((ready) => engine.run(ready, {
         signal: controller.signal,

@@ -11,6 +11,8 @@ export const jobs = sqliteTable(
     finishedAt: integer('finished_at'),
     /** The job's explicit bearer token. Plaintext in the 0600 database until the wallet seals it. */
     token: text('token'),
+    /** A copy's separate token for its source; kept like `token`. */
+    sourceToken: text('source_token'),
     /** JSON of JobOptions (checksum algorithm, overwrite, ...). */
     options: text('options').notNull().default('{}'),
     transferCount: integer('transfer_count').notNull(),

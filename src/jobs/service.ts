@@ -19,8 +19,8 @@ export interface JobServiceDeps {
   config: AgentConfig;
   logger: Logger;
   runId: string;
-  /** See SchedulerDeps.tokenFor. */
-  tokenFor?: SchedulerDeps['tokenFor'];
+  /** See SchedulerDeps.tokensFor. */
+  tokensFor?: SchedulerDeps['tokensFor'];
   /** How an explicit token is kept in the database (src/auth/job-tokens.ts). */
   protectToken?: (jobId: string, token: string) => string;
 }
@@ -47,7 +47,7 @@ export function createJobService(deps: JobServiceDeps) {
     runId: deps.runId,
     transferView,
     onJobChanged,
-    ...(deps.tokenFor ? { tokenFor: deps.tokenFor } : {}),
+    ...(deps.tokensFor ? { tokensFor: deps.tokensFor } : {}),
   });
 
   // Job views are coalesced (a job of thousands of small files changes hundreds of times a
@@ -79,8 +79,15 @@ export function createJobService(deps: JobServiceDeps) {
     },
 
     submit(req: SubmitJob): JobView {
-      const transfers = prepareTransfers(req.kind, req.transfers);
-      const row = store.createJob({ kind: req.kind, transfers, token: req.token, protectToken: deps.protectToken, options: { checksum: req.checksum } });
+      const transfers = prepareTransfers(req.kind, req.transfers, req.copyMode);
+      const row = store.createJob({
+        kind: req.kind,
+        transfers,
+        token: req.token,
+        sourceToken: req.sourceToken,
+        protectToken: deps.protectToken,
+        options: { checksum: req.checksum, ...(req.copyMode ? { copyMode: req.copyMode } : {}), ...(req.overwrite ? { overwrite: true } : {}) },
+      });
       deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: transfers.length });
       scheduler.wake();
       return view(row.id);

@@ -7,6 +7,10 @@ import { jobs, transfers, type JobRow, type TransferRow } from './schema.js';
 
 export interface JobOptions {
   checksum: ChecksumChoice;
+  /** Copies: COPY to the destination (pull) or to the source (push). */
+  copyMode?: 'pull' | 'push';
+  /** Copies: replace an existing destination. */
+  overwrite?: boolean;
 }
 
 export interface NewTransfer {
@@ -19,6 +23,8 @@ export interface NewJob {
   kind: JobKind;
   transfers: readonly NewTransfer[];
   token?: string | undefined;
+  /** A copy's token for its source, when it differs from `token`. */
+  sourceToken?: string | undefined;
   /** Turns the explicit token into what the token column holds (sealed, plain, or a marker). */
   protectToken?: ((jobId: string, token: string) => string) | undefined;
   options: JobOptions;
@@ -28,6 +34,7 @@ export interface NewJob {
 export interface RunnableTransfer extends TransferRow {
   kind: JobKind;
   token: string | null;
+  sourceToken: string | null;
   options: string;
 }
 
@@ -51,9 +58,12 @@ function emptyCounts(): Counts {
   return { total: 0, queued: 0, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
 }
 
+/** Where a copy's source token is kept apart from the job's token (the vault's memory key). */
+export const sourceTokenKey = (jobId: string): string => `${jobId}:source`;
+
 export function parseJobOptions(json: string): JobOptions {
   const raw = JSON.parse(json) as Partial<JobOptions>;
-  return { checksum: raw.checksum ?? 'adler32' };
+  return { checksum: raw.checksum ?? 'adler32', ...(raw.copyMode ? { copyMode: raw.copyMode } : {}), ...(raw.overwrite ? { overwrite: true } : {}) };
 }
 
 /** Every read and write of jobs and transfers: the database is the only state that survives a restart. */
@@ -71,6 +81,7 @@ export function createJobStore(db: Db) {
           startedAt: null,
           finishedAt: null,
           token: job.token ? (job.protectToken ? job.protectToken(id, job.token) : job.token) : null,
+          sourceToken: job.sourceToken ? (job.protectToken ? job.protectToken(sourceTokenKey(id), job.sourceToken) : job.sourceToken) : null,
           options: JSON.stringify(job.options),
           transferCount: job.transfers.length,
           errorCode: null,
@@ -244,11 +255,12 @@ export function createJobStore(db: Db) {
     resealTokens(reseal: (jobId: string, column: string) => string | undefined): number {
       const n = db.transaction((tx) => {
         let n = 0;
-        const rows = tx.select({ id: jobs.id, token: jobs.token }).from(jobs).where(and(sql`${jobs.finishedAt} is null`, sql`${jobs.token} is not null`)).all();
+        const rows = tx.select({ id: jobs.id, token: jobs.token, sourceToken: jobs.sourceToken }).from(jobs).where(sql`${jobs.finishedAt} is null`).all();
         for (const r of rows) {
-          const next = reseal(r.id, r.token as string);
-          if (next !== undefined) {
-            tx.update(jobs).set({ token: next }).where(eq(jobs.id, r.id)).run();
+          const token = r.token === null ? undefined : reseal(r.id, r.token);
+          const sourceToken = r.sourceToken === null ? undefined : reseal(sourceTokenKey(r.id), r.sourceToken);
+          if (token !== undefined || sourceToken !== undefined) {
+            tx.update(jobs).set({ ...(token !== undefined ? { token } : {}), ...(sourceToken !== undefined ? { sourceToken } : {}) }).where(eq(jobs.id, r.id)).run();
             n++;
           }
         }
@@ -295,7 +307,7 @@ export function createJobStore(db: Db) {
           : 0;
         const state = job.state === 'cancelled' ? 'cancelled' : failed ? 'failed' : 'succeeded';
         // A succeeded job has nothing left to retry: its explicit token is no longer kept.
-        const set: Partial<JobRow> = { state, finishedAt: now, waitingReason: null, waitingHint: null, ...(state === 'succeeded' ? { token: null } : {}) };
+        const set: Partial<JobRow> = { state, finishedAt: now, waitingReason: null, waitingHint: null, ...(state === 'succeeded' ? { token: null, sourceToken: null } : {}) };
         if (state === 'failed' && failed) {
           set.errorCode = failed.errorCode;
           set.errorMessage =
@@ -401,7 +413,7 @@ const TRANSFER_COLUMNS = `t.id, t.job_id AS jobId, t.idx, t.source, t.destinatio
   t.error_message AS errorMessage, t.error_hint AS errorHint, t.waiting_reason AS waitingReason, t.waiting_hint AS waitingHint,
   t.run_id AS runId, t.started_at AS startedAt, t.finished_at AS finishedAt`;
 
-const JOB_COLUMNS = `id, kind, state, created_at AS createdAt, started_at AS startedAt, finished_at AS finishedAt, token, options,
+const JOB_COLUMNS = `id, kind, state, created_at AS createdAt, started_at AS startedAt, finished_at AS finishedAt, token, source_token AS sourceToken, options,
   transfer_count AS transferCount, error_code AS errorCode, error_message AS errorMessage, error_hint AS errorHint,
   waiting_reason AS waitingReason, waiting_hint AS waitingHint`;
 
@@ -426,7 +438,7 @@ function prepareHotStatements(db: Db) {
     hasUnfinished: client.prepare("SELECT EXISTS (SELECT 1 FROM transfers WHERE job_id = ? AND state IN ('queued', 'waiting', 'running')) AS n"),
     unfinishedJobs: client.prepare('SELECT id FROM jobs WHERE finished_at IS NULL'),
     nextRunnable: client.prepare(
-      `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.options AS options
+      `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.source_token AS sourceToken, j.options AS options
        FROM transfers t JOIN jobs j ON j.id = t.job_id
        WHERE t.state = 'queued' AND t.not_before <= ? AND t.host NOT IN (SELECT value FROM json_each(?)) AND j.state != 'cancelled'
        ORDER BY t.id LIMIT ?`,

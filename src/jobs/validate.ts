@@ -10,8 +10,8 @@ function bad(index: number, message: string, hint?: string): PetrelError {
 }
 
 /** Checks each transfer's source and destination fit the job kind; local paths must be absolute. */
-export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[]): NewTransfer[] {
-  if (kind !== 'get' && kind !== 'put') {
+export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], copyMode: 'pull' | 'push' = 'pull'): NewTransfer[] {
+  if (kind === 'prestage') {
     throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
   }
   const sides = SIDES[kind];
@@ -38,7 +38,9 @@ export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[]):
     const earlier = destinations.get(dest);
     if (earlier !== undefined) throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
     destinations.set(dest, i);
-    const remote = source.kind === 'remote' ? source : destination;
+    // The per-host limit counts against the storage that does the work: for a copy, the one
+    // that receives the COPY.
+    const remote = kind === 'copy' ? (copyMode === 'push' ? source : destination) : source.kind === 'remote' ? source : destination;
     if (remote.kind !== 'remote') throw bad(i, 'no URL in the transfer');
     return { source: locationText(source), destination: dest, host: hostKey(remote.url) };
   });

@@ -1,4 +1,5 @@
 import { PetrelError } from '../errors.js';
+import { thirdPartyCopy } from './copy.js';
 import { download } from './get.js';
 import { createHttpClient, type HttpClientOptions } from './http.js';
 import { removeFile } from './local-file.js';
@@ -6,8 +7,9 @@ import { upload } from './put.js';
 import { partPath, type TransferEngine } from './task.js';
 
 /** The HTTP engine: get and put over one pooled client. */
-export function createHttpEngine(opts: HttpClientOptions = {}): TransferEngine {
+export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs?: number } = {}): TransferEngine {
   const client = createHttpClient(opts);
+  const copyOptions = { markerTimeoutMs: opts.copyMarkerTimeoutMs ?? 120_000 };
   return {
     async run(task, ctx) {
       switch (task.kind) {
@@ -15,12 +17,15 @@ export function createHttpEngine(opts: HttpClientOptions = {}): TransferEngine {
           return download(client, task, ctx);
         case 'put':
           return upload(client, task, ctx);
+        case 'copy':
+          return thirdPartyCopy(client, task, ctx, copyOptions);
         default:
           throw new PetrelError('TRANSFER_REFUSED', `${task.kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
       }
     },
     async discard(task) {
-      // An upload cleans up after itself (see upload()): only what it wrote, never an older file.
+      // Uploads and copies clean up after themselves (see upload(), thirdPartyCopy()): only what
+      // they wrote, never a file that was there before (a 412 "exists" must not delete it).
       if (task.kind === 'get') await removeFile(partPath(task.destination));
     },
     async close() {

@@ -86,12 +86,14 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
 }
 
 export interface HttpRequest {
-  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'COPY';
+  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'COPY' | 'MKCOL';
   url: URL;
   /** Header names are sent exactly as written (XRootD matches them case-sensitively). */
   headers?: Record<string, string>;
   /** Sent as `Authorization: Bearer`, only to the scheme+host+port of `url`. */
   token?: string | null | undefined;
+  /** Headers that carry secrets (e.g. `TransferHeaderAuthorization`): sent only where the token goes. */
+  secretHeaders?: Record<string, string> | undefined;
   /** A fresh body for every hop, since a stream cannot be sent twice. */
   body?: (() => Readable | Buffer) | undefined;
   signal?: AbortSignal | undefined;
@@ -125,7 +127,10 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
   let url = req.url;
   for (let hop = 0; ; hop++) {
     const headers: Record<string, string> = { ...req.headers };
-    if (req.token && url.origin === tokenOrigin) headers.Authorization = `Bearer ${req.token}`;
+    if (url.origin === tokenOrigin) {
+      if (req.token) headers.Authorization = `Bearer ${req.token}`;
+      Object.assign(headers, req.secretHeaders);
+    }
     let res: Dispatcher.ResponseData;
     try {
       res = await client.undici.request({

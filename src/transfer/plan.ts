@@ -3,7 +3,7 @@ import type { TransferSpec } from '../api/schemas.js';
 import { PetrelError } from '../errors.js';
 import { intoDirectory, locationText, parseLocation, type Location } from './location.js';
 
-export type Direction = 'get' | 'put';
+export type Direction = 'get' | 'put' | 'copy';
 
 export interface PairInput {
   source: string;
@@ -15,6 +15,13 @@ export interface PairInput {
 export const SIDES: Record<Direction, { source: Location['kind']; destination: Location['kind']; verb: string }> = {
   get: { source: 'remote', destination: 'local', verb: 'downloads a URL to a local path' },
   put: { source: 'local', destination: 'remote', verb: 'uploads a local file to a URL' },
+  copy: { source: 'remote', destination: 'remote', verb: 'copies between two storages (third-party copy)' },
+};
+
+const OTHER_COMMAND: Record<Direction, string> = {
+  get: 'to upload, use `petrel put`; to copy between storages, `petrel copy`',
+  put: 'to download, use `petrel get`',
+  copy: 'to download, use `petrel get`; to upload, `petrel put`',
 };
 
 function isLocalDir(path: string): boolean {
@@ -28,9 +35,7 @@ function isLocalDir(path: string): boolean {
 function check(kind: Direction, side: 'source' | 'destination', loc: Location, text: string): void {
   const need = SIDES[kind];
   if (loc.kind !== need[side]) {
-    throw new PetrelError('USAGE', `\`petrel ${kind}\` ${need.verb}: ${text} cannot be its ${side}`, {
-      hint: kind === 'get' ? 'to upload, use `petrel put`' : 'to download, use `petrel get`',
-    });
+    throw new PetrelError('USAGE', `\`petrel ${kind}\` ${need.verb}: ${text} cannot be its ${side}`, { hint: OTHER_COMMAND[kind] });
   }
   if (kind === 'put' && side === 'source' && loc.kind === 'local') {
     let isFile = false;

@@ -6,8 +6,16 @@ export interface TransferTask {
   jobId?: string;
   source: string;
   destination: string;
-  /** The job's bearer token, if it has one. */
+  /** The job's bearer token, if it has one; for a copy, the destination's (write). */
   token: string | null;
+  /** A copy's token for its source (read). */
+  sourceToken?: string | null;
+  /** A copy: COPY to the destination (pull, default) or to the source (push). */
+  copyMode?: 'pull' | 'push';
+  /** A copy may replace an existing destination. */
+  overwrite?: boolean;
+  /** A copy already created the destination's parent directories. */
+  parentsMade?: boolean;
   checksum: ChecksumChoice;
   /** The code of the previous attempt's failure: a second checksum mismatch is final. */
   previousError?: string | null;
@@ -38,16 +46,3 @@ export interface TransferEngine {
 export const PART_SUFFIX = '.petrel-part';
 export const partPath = (destination: string): string => destination + PART_SUFFIX;
 
-/** The remote end a task needs a token for, and what it does there. */
-export function remoteNeed(task: Pick<TransferTask, 'kind' | 'source' | 'destination'>): { url: URL; operation: 'read' | 'write' | 'stage' } | undefined {
-  switch (task.kind) {
-    case 'get':
-      return { url: new URL(task.source), operation: 'read' };
-    case 'put':
-      return { url: new URL(task.destination), operation: 'write' };
-    case 'prestage':
-      return { url: new URL(task.source), operation: 'stage' };
-    default:
-      return undefined;
-  }
-}

@@ -1,0 +1,1 @@
+ALTER TABLE `jobs` ADD `source_token` text;

@@ -1,0 +1,120 @@
+// Third-party copies between the test bed's two XRootD servers, with real tokens: the data goes
+// from server to server; petrel only sends the COPY and reads its markers.
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createAgentClient, type AgentClient } from '../../src/api/client.js';
+import type { JobEvent } from '../../src/api/schemas.js';
+import { finished, makeHome, petrel, startAgent, waitForJob, type Home, type RunningAgent } from '../helpers/agent.js';
+import { sha256File } from '../helpers/files.js';
+import { mintToken, writeDataFile } from '../testbed/index.js';
+
+const tb = inject('testbed');
+const { a, b } = tb.servers;
+const MiB = 1024 * 1024;
+
+let home: Home;
+let agent: RunningAgent;
+let client: AgentClient;
+let readA: string;
+let writeB: string;
+let readB: string;
+let writeA: string;
+
+beforeAll(async () => {
+  home = await makeHome(tb, { retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 1000 } });
+  agent = await startAgent(home);
+  client = createAgentClient({ socket: home.socket, timeoutMs: 30_000 });
+  // A different token for each side, each with only what its side needs.
+  readA = await mintToken(tb, { scope: 'storage.read:/cp', aud: a.url });
+  // XRootD 5.5 lets a token delete (a failed copy's leftover) only with storage.read there too.
+  writeB = await mintToken(tb, { scope: 'storage.read:/cp storage.create:/cp storage.modify:/cp', aud: b.url });
+  readB = await mintToken(tb, { scope: 'storage.read:/cp', aud: b.url });
+  writeA = await mintToken(tb, { scope: 'storage.create:/cp storage.modify:/cp', aud: a.url });
+  await writeDataFile(a, '/cp/big.bin', 256 * MiB);
+  await writeDataFile(b, '/cp/big-b.bin', 256 * MiB);
+});
+afterAll(async () => {
+  await client.close();
+  await agent.stop();
+  await home.cleanup();
+});
+
+async function runCopy(req: Parameters<AgentClient['submit']>[0]) {
+  const { id } = await client.submit(req);
+  const events: JobEvent[] = [];
+  for await (const ev of client.events(id)) events.push(ev);
+  return { job: await waitForJob(client, id, finished, 120_000), events, id };
+}
+
+describe('third-party copy', () => {
+  it('pulls 256 MiB from a to b with a token per side; the checksums of both ends agree', async () => {
+    const { job, events, id } = await runCopy({ kind: 'copy', copyMode: 'pull', sourceToken: readA, token: writeB, transfers: [{ source: `${a.url}/cp/big.bin`, destination: `${b.url}/cp/pulled.bin` }] });
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    expect(events.some((e) => e.type === 'transfer' && e.transfer.state === 'succeeded')).toBe(true);
+    expect(await sha256File(join(b.dataDir, 'cp/pulled.bin'))).toBe(await sha256File(join(a.dataDir, 'cp/big.bin')));
+    const detail = await client.job(id);
+    expect(detail.transfers[0]?.checksum).toMatchObject({ algorithm: 'adler32', verified: true });
+    expect(detail.bytesDone).toBe(256 * MiB);
+  });
+
+  it('pushes 256 MiB from b to a (COPY to the source with Destination:)', async () => {
+    const { job } = await runCopy({ kind: 'copy', copyMode: 'push', sourceToken: readB, token: writeA, transfers: [{ source: `${b.url}/cp/big-b.bin`, destination: `${a.url}/cp/pushed.bin` }] });
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    expect(await sha256File(join(a.dataDir, 'cp/pushed.bin'))).toBe(await sha256File(join(b.dataDir, 'cp/big-b.bin')));
+  });
+
+  it('a destination token without write scope fails at once with the server reason, and leaves nothing', async () => {
+    const { job, id } = await runCopy({ kind: 'copy', sourceToken: readA, token: readB, transfers: [{ source: `${a.url}/cp/big.bin`, destination: `${b.url}/cp/denied.bin` }] });
+    expect(job.state).toBe('failed');
+    const t = (await client.job(id)).transfers[0];
+    expect(t?.attempts).toBe(1);
+    expect(t?.error?.code).toBe('TRANSFER_DENIED');
+    expect(t?.error?.message).toMatch(/401 .*permission denied/);
+    expect(existsSync(join(b.dataDir, 'cp/denied.bin'))).toBe(false);
+  });
+
+  it('a missing source fails at once with the server text, and removes the empty file the copy left', async () => {
+    const { job, id } = await runCopy({ kind: 'copy', sourceToken: readA, token: writeB, transfers: [{ source: `${a.url}/cp/nope.bin`, destination: `${b.url}/cp/nope.bin` }] });
+    expect(job.state).toBe('failed');
+    const t = (await client.job(id)).transfers[0];
+    expect(t?.attempts).toBe(1);
+    expect(t?.error?.code).toBe('TRANSFER_SOURCE_MISSING');
+    expect(t?.error?.message).toContain('status code 404');
+    expect(existsSync(join(b.dataDir, 'cp/nope.bin'))).toBe(false);
+  });
+
+  it('refuses to replace an existing destination without --overwrite, and does not touch it', async () => {
+    await writeDataFile(b, '/cp/exists.bin', Buffer.from('keep me'));
+    const { job, id } = await runCopy({ kind: 'copy', sourceToken: readA, token: writeB, transfers: [{ source: `${a.url}/cp/big.bin`, destination: `${b.url}/cp/exists.bin` }] });
+    expect(job.state).toBe('failed');
+    expect((await client.job(id)).transfers[0]?.error?.hint).toContain('--overwrite');
+    expect(await readFile(join(b.dataDir, 'cp/exists.bin'), 'utf8')).toBe('keep me');
+  });
+
+  it('cancel during a copy leaves no file at the destination', async () => {
+    await writeDataFile(a, '/cp/huge.bin', 1024 * MiB);
+    const { id } = await client.submit({ kind: 'copy', sourceToken: readA, token: writeB, checksum: 'none', transfers: [{ source: `${a.url}/cp/huge.bin`, destination: `${b.url}/cp/cancelled.bin` }] });
+    // Progress comes from the server's perf markers while the copy runs.
+    for await (const ev of client.events(id)) if (ev.type === 'progress') break;
+    await client.cancel(id);
+    const job = await waitForJob(client, id, finished, 30_000);
+    expect(job.state).toBe('cancelled');
+    // The copying server may still hold the file open for a moment.
+    for (let i = 0; i < 50 && existsSync(join(b.dataDir, 'cp/cancelled.bin')); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(join(b.dataDir, 'cp/cancelled.bin'))).toBe(false);
+  });
+
+  it('petrel copy with --src-token and --dst-token, several sources into a directory, one job', async () => {
+    await writeDataFile(a, '/cp/s1.txt', Buffer.from('one'));
+    await writeDataFile(a, '/cp/s2.txt', Buffer.from('two'));
+    await writeFile(join(home.dir, 'src.tok'), readA, { mode: 0o600 });
+    await writeFile(join(home.dir, 'dst.tok'), writeB, { mode: 0o600 });
+    const res = await petrel(home, ['copy', '--async', '--wait', '-q', '--src-token', join(home.dir, 'src.tok'), '--dst-token', join(home.dir, 'dst.tok'),
+      `${a.url}/cp/s1.txt`, `${a.url}/cp/s2.txt`, `${b.url}/cp/dir/`]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/succeeded: 2 transfers/);
+    expect(await readFile(join(b.dataDir, 'cp/dir/s2.txt'), 'utf8')).toBe('two');
+  });
+});
