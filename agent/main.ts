@@ -58,7 +58,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   });
   const jobs = createJobService({
     database: paths.database,
-    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs }),
+    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, copyMarkerTimeoutMs: config.copyMarkerTimeoutMs }),
     config,
     logger,
     runId: randomUUID(),

@@ -54,7 +54,7 @@ export function createAgentTokens(deps: AgentTokensDeps) {
     broker,
     refresher,
 
-    tokensFor(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>> {
+    async tokensFor(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>> {
       const read = (key: string, column: string | null | undefined) => (task.jobId ? vault.read(key, column ?? null) : (column ?? null));
       const explicit = { token: read(task.jobId ?? '', task.token), sourceToken: read(sourceTokenKey(task.jobId ?? ''), task.sourceToken) };
       return tokensForTask(task, explicit, async (need) => (await broker.acquire(need))?.token ?? null);

@@ -35,6 +35,8 @@ export const AgentConfigSchema = z
     /** No byte received or sent for this long → the attempt fails as transient. */
     idleTimeoutMs: z.number().int().min(100).default(120_000),
     connectTimeoutMs: z.number().int().min(100).default(30_000),
+    /** A third-party copy without a progress marker for this long is aborted and retried. */
+    copyMarkerTimeoutMs: z.number().int().min(100).default(120_000),
     /** Largest accepted socket API request body. */
     maxRequestBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
     /** How often running transfers' byte counts are written to the database. */

@@ -163,7 +163,7 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
   const tokens = request.token ? undefined : await agentTokenSource();
   const service = createJobService({
     database: ':memory:',
-    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs }),
+    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, copyMarkerTimeoutMs: config.copyMarkerTimeoutMs }),
     config,
     logger: silentLogger,
     runId: randomUUID(),

@@ -117,6 +117,7 @@ export function createScheduler(deps: SchedulerDeps) {
       ...(options.copyMode ? { copyMode: options.copyMode } : {}),
       ...(options.overwrite ? { overwrite: true } : {}),
       previousError: row.errorCode,
+      previousBytes: row.bytesDone,
     };
     const controller = new AbortController();
     const entry: Running = {
@@ -134,7 +135,8 @@ export function createScheduler(deps: SchedulerDeps) {
     deps.onJobChanged(row.jobId);
     emitTransfer(row.jobId, row.id, live(entry));
 
-    const withToken = deps.tokensFor ? deps.tokensFor(task).then((tokens) => ({ ...task, ...tokens })) : Promise.resolve(task);
+    // Through a promise even if tokensFor throws at once: a throw here would escape the scheduler.
+    const withToken = Promise.resolve().then(async () => (deps.tokensFor ? { ...task, ...(await deps.tokensFor(task)) } : task));
     entry.settled = withToken
       .then((ready) => engine.run(ready, {
         signal: controller.signal,

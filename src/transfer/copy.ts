@@ -23,6 +23,9 @@ function copyRequest(task: TransferTask): { url: URL; token: string | null; peer
     : { url: destination, token: task.token, peer: { Source: source.href }, secret: bearer(task.sourceToken) };
 }
 
+/** An earlier attempt began writing (it was cut, or recorded bytes): what is at the destination is ours. */
+const leftoverIsOurs = (task: TransferTask): boolean => task.previousError === 'TRANSFER_INTERRUPTED' || (Boolean(task.previousError) && (task.previousBytes ?? 0) > 0);
+
 /** A `failure:` line names the other side's status: 401/403/404 will not heal by retrying. */
 function finalFailure(text: string, task: TransferTask): PetrelError {
   const said = redactText(text);
@@ -95,7 +98,8 @@ export async function thirdPartyCopy(client: HttpClient, task: TransferTask, ctx
       method: 'COPY',
       url: req.url,
       token: req.token,
-      headers: { ...req.peer, Credential: 'none', Overwrite: task.overwrite ? 'T' : 'F' },
+      // A retry may replace what an earlier, cut attempt of this copy left and could not remove.
+      headers: { ...req.peer, Credential: 'none', Overwrite: task.overwrite || leftoverIsOurs(task) ? 'T' : 'F' },
       secretHeaders: req.secret,
       signal,
     });
@@ -128,9 +132,13 @@ export async function thirdPartyCopy(client: HttpClient, task: TransferTask, ctx
     if (final.type !== 'final' || !final.ok) throw finalFailure(final.type === 'final' ? final.text : '', task);
   } catch (e) {
     clearTimeout(timer);
-    const err = stall.signal.aborted && !ctx.signal.aborted
+    let err = stall.signal.aborted && !ctx.signal.aborted
       ? new PetrelError('TRANSFER_TIMEOUT', `copy ${task.source} → ${task.destination}: no progress marker for ${Math.round(opts.markerTimeoutMs / 1000)} s`, { transient: true })
       : e instanceof PetrelError ? e : isAbort(e) ? new PetrelError('TRANSFER_CANCELLED', 'cancelled') : networkError(e, req.url);
+    // Cut after it began (connection lost, stalled): the retry knows the leftover is its own.
+    if (started && !ctx.signal.aborted && (err.code === 'TRANSFER_CONNECTION' || err.code === 'TRANSFER_TIMEOUT')) {
+      err = new PetrelError('TRANSFER_INTERRUPTED', `copy ${task.source} → ${task.destination} was cut: ${err.message}`, { transient: true, cause: err });
+    }
     // A copy that began (then failed, stalled, was cancelled or cut by a shutdown) leaves a 0-byte
     // or partial file behind; a retry with Overwrite: F would meet it. It cannot be resumed.
     if (started) {

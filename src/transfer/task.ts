@@ -14,6 +14,8 @@ export interface TransferTask {
   copyMode?: 'pull' | 'push';
   /** A copy may replace an existing destination. */
   overwrite?: boolean;
+  /** Bytes an earlier attempt recorded: a copy that wrote some owns the leftover at its destination. */
+  previousBytes?: number;
   /** A copy already created the destination's parent directories. */
   parentsMade?: boolean;
   checksum: ChecksumChoice;

@@ -118,3 +118,31 @@ describe('third-party copy', () => {
     expect(await readFile(join(b.dataDir, 'cp/dir/s2.txt'), 'utf8')).toBe('two');
   });
 });
+
+describe('third-party copy when the destination dies', () => {
+  it('the destination server killed mid-copy and restarted: the retry succeeds', async () => {
+    const { startXrootd, stopServer, restartServer } = await import('../testbed/index.js');
+    const dest = await startXrootd(tb, 'cpkill');
+    const h = await makeHome(tb, { retry: { attempts: 10, baseDelayMs: 300, maxDelayMs: 1000 } });
+    const ag = await startAgent(h);
+    const c = createAgentClient({ socket: h.socket, timeoutMs: 30_000 });
+    try {
+      await writeDataFile(a, '/cp/kill.bin', 1024 * MiB);
+      const write = await mintToken(tb, { scope: 'storage.read:/cp storage.create:/cp storage.modify:/cp', aud: dest.url });
+      const { id } = await c.submit({ kind: 'copy', sourceToken: readA, token: write, checksum: 'adler32', transfers: [{ source: `${a.url}/cp/kill.bin`, destination: `${dest.url}/cp/kill.bin` }] });
+      for await (const ev of c.events(id)) if (ev.type === 'progress') break;
+      await stopServer(dest, 'SIGKILL');
+      await restartServer(dest);
+      const job = await waitForJob(c, id, finished, 180_000);
+      expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+      const t = (await c.job(id)).transfers[0];
+      expect(t?.attempts).toBeGreaterThanOrEqual(2);
+      expect(t?.checksum?.verified).toBe(true);
+    } finally {
+      await c.close();
+      await ag.stop();
+      await h.cleanup();
+      await stopServer(dest);
+    }
+  });
+});

@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       retry: { attempts: 5, baseDelayMs: 2_000, maxDelayMs: 300_000 },
       idleTimeoutMs: 120_000,
       connectTimeoutMs: 30_000,
+      copyMarkerTimeoutMs: 120_000,
       maxRequestBytes: 64 * 1024 * 1024,
       progressFlushMs: 2_000,
       issuers: [],
