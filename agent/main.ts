@@ -105,15 +105,17 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   }
   jobs.start();
   tokens.start();
+  // What waited in an earlier run (e.g. for a config since changed) tries once more.
+  jobs.resumeWaiting();
   logger.info('agent started', { version, socket: paths.socket, database: paths.database, socketActivated: fd !== undefined });
 
   const shutdown = (why: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info('agent stopping', { why });
       server.close();
-      wallet.close();
       await tokens.stop();
       await jobs.stop();
+      wallet.close();
       server.closeAllConnections();
       if (fd === undefined) {
         try {

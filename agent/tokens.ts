@@ -47,7 +47,8 @@ export function createAgentTokens(deps: AgentTokensDeps) {
     windowMs: deps.config.tokens.refreshWindowMs,
     maxBackoffMs: deps.config.tokens.maxRefreshBackoffMs,
     logger: deps.logger,
-    onRenewed: () => deps.resumeWaiting(),
+    // Renewals clear no waiting reason (needed, dead, closed): those resume when the wallet opens.
+    onRenewed: () => undefined,
   });
 
   return {

@@ -77,7 +77,12 @@ interface Choice {
 }
 
 function choose(contents: WalletContents, need: TokenNeed): { choice?: Choice; dead?: Credential } {
-  const path = decodeURIComponent(need.url.pathname);
+  let path = need.url.pathname;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // a stray % stays as written
+  }
   const candidates = Object.values(contents.credentials)
     .filter((c) => c.prefixes.some((p) => prefixCovers(p, need.url)))
     .map((c) => {
@@ -174,19 +179,19 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
         if (e instanceof PetrelError && e.code === 'CREDENTIAL_DEAD') {
           cred.dead = true;
           cred.updatedAt = t;
-          opts.logger.warn('credential is dead', { credential: credentialId, issuer: cred.issuer });
+          opts.logger.warn('credential is dead', { walletEntry: credentialId, issuer: cred.issuer });
           return { result: new PetrelError('CREDENTIAL_DEAD', e.message, { hint: url ? warmHint(url) : e.hint }), changed: true };
         }
         // Issuer down: a token that is still valid keeps transfers going.
         const usable = background ? undefined : cachedToken(cred, scopes, t, FALLBACK_MARGIN_MS);
         if (usable && e instanceof PetrelError && e.transient) {
-          opts.logger.warn('token renewal failed; using the current token while it lasts', { credential: credentialId, code: e.code, reason: e.message });
+          opts.logger.warn('token renewal failed; using the current token while it lasts', { walletEntry: credentialId, code: e.code, reason: e.message });
           return { result: { token: usable.token, source: 'cache', expiresAt: usable.expiresAt, credentialId }, changed: false };
         }
         throw e;
       }
       storeIssued(cred, scope, issued, t);
-      opts.logger.info('token renewed', { credential: credentialId, issuer: cred.issuer, scope, via: source, expiresAt: new Date(issued.expiresAt).toISOString() });
+      opts.logger.info('token renewed', { walletEntry: credentialId, issuer: cred.issuer, scope, via: source, expiresAt: new Date(issued.expiresAt).toISOString() });
       return { result: { token: issued.accessToken, source, expiresAt: issued.expiresAt, credentialId }, changed: true };
     });
   }
@@ -230,7 +235,7 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
       const { credential, scopes } = choice;
       const cached = cachedToken(credential, scopes, now(), opts.minValidityMs);
       if (cached) return { token: cached.token, source: 'cache', expiresAt: cached.expiresAt, credentialId: credential.id };
-      const flightKey = `${credential.issuer}\n${credential.audience ?? ''}\n${scopeKey(scopes)}`;
+      const flightKey = `${credential.id}\n${credential.issuer}\n${credential.audience ?? ''}\n${scopeKey(scopes)}`;
       return singleFlight(flightKey, () => renew(key, credential.id, scopes, need.url));
     },
 
@@ -248,7 +253,7 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
         if (cred.dead || !cred.refreshToken || skip(cred.id)) continue;
         for (const scope of new Set(cred.accessTokens.filter((a) => a.expiresAt - t < windowMs).map((a) => a.scope))) {
           const scopes = scope.split(' ');
-          const flightKey = `${cred.issuer}\n${cred.audience ?? ''}\n${scope}`;
+          const flightKey = `${cred.id}\n${cred.issuer}\n${cred.audience ?? ''}\n${scope}`;
           try {
             const got = await singleFlight(flightKey, () => renew(key, cred.id, scopes, undefined, windowMs));
             if (got.source !== 'cache') out.refreshed.push({ credential: cred.id, scope, expiresAt: new Date(got.expiresAt ?? 0).toISOString() });

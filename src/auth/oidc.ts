@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { PetrelError } from '../errors.js';
+import { redactText } from '../log.js';
 import { trustedCAs } from '../tls.js';
 import type { ClientRegistration } from '../wallet/contents.js';
 
@@ -51,14 +52,22 @@ function issued(res: oidc.TokenEndpointResponse, now: number): IssuedTokens {
 }
 
 /**
+ * Issuers' descriptions may quote what they were sent ("Invalid refresh token: <token>"): keep
+ * the words, drop anything long enough to be a token.
+ */
+function scrubDescription(text: string): string {
+  return redactText(text).replace(/[A-Za-z0-9._~+/=-]{20,}/g, '[redacted]').slice(0, 300);
+}
+
+/**
  * Turns what openid-client throws into a PetrelError. The messages carry the issuer's error
  * code and description, never a token: openid-client's own messages name no secrets.
  */
 export function idpError(e: unknown, issuer: string, what: string): PetrelError {
   if (e instanceof PetrelError) return e;
   if (e instanceof oidc.ResponseBodyError) {
-    const detail = `${e.error}${e.error_description ? `: ${e.error_description}` : ''}`;
-    if (e.error === 'invalid_grant') {
+    const detail = `${e.error}${e.error_description ? `: ${scrubDescription(e.error_description)}` : ''}`;
+    if (e.error === 'invalid_grant' || e.error === 'invalid_token') {
       return new PetrelError('CREDENTIAL_DEAD', `${issuer} no longer accepts the credential (${detail})`, { hint: 'log in again with `petrel warm <url>`' });
     }
     if (e.status >= 500 || e.error === 'temporarily_unavailable') {

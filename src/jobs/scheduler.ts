@@ -165,6 +165,8 @@ export function createScheduler(deps: SchedulerDeps) {
         emitTransfer(row.jobId, row.id);
         if (store.finishJobIfDone(row.jobId)) {
           logger.info('job finished', { job: row.jobId });
+        } else {
+          store.settleJobState(row.jobId);
         }
         deps.onJobChanged(row.jobId);
         pump();
@@ -187,6 +189,13 @@ export function createScheduler(deps: SchedulerDeps) {
     if (WAITING_CODES.has(err.code)) {
       logger.info('transfer waits', { job: row.jobId, transfer: row.idx, code: err.code, reason: err.message });
       store.waitTransfer(row.id, row.jobId, { reason: err.message, hint: err.hint, ...bytes });
+      return;
+    }
+    if (err.code === 'IDP_UNAVAILABLE') {
+      // The issuer is down, not the storage: wait it out without using up the transfer's attempts.
+      const delay = backoffDelay(config.retry, Math.min(row.attempts, 8), deps.random);
+      logger.info('transfer waits for the issuer', { job: row.jobId, transfer: row.idx, delayMs: delay, reason: err.message });
+      store.requeueTransfer(row.id, { notBefore: Date.now() + delay, ...bytes, error: toError(err), uncountAttempt: true });
       return;
     }
     if (err.code === 'INTERNAL') logger.error('transfer crashed', { job: row.jobId, transfer: row.idx, error: e });

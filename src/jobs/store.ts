@@ -272,11 +272,17 @@ export function createJobStore(db: Db) {
       return n;
     },
 
+    /** A running job with nothing left to run but transfers that wait shows `waiting`. */
+    settleJobState(jobId: string): void {
+      hot.settleJobState.run({ jobId });
+    },
+
     /** Everything waiting goes back to the queue (a credential appeared, the wallet opened). Returns how many. */
     resumeWaiting(): number {
       return db.transaction((tx) => {
         const n = tx.update(transfers).set({ state: 'queued', waitingReason: null, waitingHint: null, notBefore: 0 }).where(eq(transfers.state, 'waiting')).run().changes;
-        tx.update(jobs).set({ state: 'queued', waitingReason: null, waitingHint: null }).where(eq(jobs.state, 'waiting')).run();
+        if (n) tx.update(jobs).set({ waitingReason: null, waitingHint: null }).where(sql`${jobs.finishedAt} is null`).run();
+        tx.update(jobs).set({ state: 'queued' }).where(eq(jobs.state, 'waiting')).run();
         return n;
       });
     },
@@ -431,6 +437,12 @@ function prepareHotStatements(db: Db) {
   return {
     getJob: client.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`),
     getTransfer: client.prepare(`SELECT ${TRANSFER_COLUMNS} FROM transfers t WHERE t.id = ?`),
+    settleJobState: client.prepare(
+      `UPDATE jobs SET state = 'waiting'
+       WHERE id = @jobId AND state = 'running' AND finished_at IS NULL
+         AND EXISTS (SELECT 1 FROM transfers WHERE job_id = @jobId AND state = 'waiting')
+         AND NOT EXISTS (SELECT 1 FROM transfers WHERE job_id = @jobId AND state IN ('running', 'queued'))`,
+    ),
     counts: client.prepare('SELECT state, count(*) AS n FROM transfers WHERE job_id = ? GROUP BY state'),
     byteTotals: client.prepare(
       'SELECT coalesce(sum(bytes_done), 0) AS done, coalesce(sum(bytes_total), 0) AS total, sum(bytes_total IS NULL) AS unknown FROM transfers WHERE job_id = ?',

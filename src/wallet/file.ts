@@ -11,7 +11,8 @@ const LOCK_OPTIONS = {
   // The wallet may not exist yet (init), and a symlinked config dir must not move the lock.
   realpath: false,
   stale: 10_000,
-  retries: { retries: 60, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
+  // Longer than a token renewal may hold the lock (discovery and refresh, 30 s each).
+  retries: { retries: 400, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
 };
 
 async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
@@ -25,8 +26,9 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
     });
   } catch (e) {
     throw new PetrelError('WALLET_BUSY', `the wallet ${path} stays locked by another petrel process`, {
-      hint: `if no petrel process runs, remove ${path}.lock`,
+      hint: `if no petrel process has run for a minute, remove ${path}.lock`,
       cause: e,
+      transient: true,
     });
   }
   try {
@@ -73,11 +75,17 @@ function decode(plain: Buffer, path: string): WalletContents {
 
 /** Reads and decrypts with a key derived earlier; a key from before a password change fails. */
 export async function readWallet(path: string, key: WalletKey): Promise<WalletContents> {
+  const own = Buffer.from(key.key);
   const envelope = parseEnvelope(await readText(path), path);
   if (envelope.kdf.salt !== key.kdf.salt) {
-    throw new PetrelError('WALLET_BAD_PASSWORD', 'the wallet password was changed since the wallet was opened', { hint: 'open it again: `petrel wallet open`' });
+    // A waiting code, not a failure: transfers go on once the wallet is opened with the new password.
+    throw new PetrelError('WALLET_CLOSED', 'the wallet password was changed since the wallet was opened', { hint: 'open it again: `petrel wallet open`' });
   }
-  return decode(open(envelope, key), path);
+  try {
+    return decode(open(envelope, { ...key, key: own }), path);
+  } finally {
+    own.fill(0);
+  }
 }
 
 /** Derives the key from the password with the file's own KDF parameters, and decrypts. */
@@ -109,12 +117,19 @@ export async function initWallet(path: string, password: string, kdf?: Omit<KdfP
  * unless `fn` says nothing changed. Writers of different entries never undo each other.
  */
 export async function transactWallet<T>(path: string, key: WalletKey, fn: (c: WalletContents) => Promise<{ result: T; changed: boolean }>): Promise<T> {
-  return withLock(path, async () => {
-    const contents = await readWallet(path, key);
-    const { result, changed } = await fn(contents);
-    if (changed) await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(contents)), key)));
-    return result;
-  });
+  // Our own copy of the key: closing the wallet zeroes the session's buffer, and a write in
+  // flight must not then encrypt under zeros.
+  const own: WalletKey = { ...key, key: Buffer.from(key.key) };
+  try {
+    return await withLock(path, async () => {
+      const contents = await readWallet(path, own);
+      const { result, changed } = await fn(contents);
+      if (changed) await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(contents)), own)));
+      return result;
+    });
+  } finally {
+    own.key.fill(0);
+  }
 }
 
 /** Applies `change` to the freshest contents under the lock (see transactWallet). */

@@ -85,11 +85,14 @@ export function createWalletSession(opts: WalletSessionOptions) {
         throw e;
       }
       failures = 0;
+      // Opening again (warm, import) keeps the lifetime set before unless a new one is given.
+      const keepUntil = lifetimeMs ? undefined : until;
       forget();
       key = unlocked.key;
-      if (lifetimeMs) {
-        until = Date.now() + lifetimeMs;
-        timer = setTimeout(forget, lifetimeMs);
+      const closeAt = lifetimeMs ? Date.now() + lifetimeMs : keepUntil;
+      if (closeAt) {
+        until = closeAt;
+        timer = setTimeout(forget, Math.max(0, closeAt - Date.now()));
         timer.unref();
       }
       await opts.onOpen?.(unlocked.key, unlocked.contents);
