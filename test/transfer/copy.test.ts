@@ -146,3 +146,36 @@ describe('third-party copy when the destination dies', () => {
     }
   });
 });
+
+describe('many copies', () => {
+  it('one job of 200 small copies completes, never more than the per-host limit at once', async () => {
+    const h = await makeHome(tb, { concurrency: 8, perHostConcurrency: 2, retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 1000 } });
+    const ag = await startAgent(h);
+    const c = createAgentClient({ socket: h.socket, timeoutMs: 30_000 });
+    try {
+      await Promise.all(Array.from({ length: 200 }, (_, i) => writeDataFile(a, `/cp/many/f${i}.txt`, Buffer.from(`file ${i}\n`))));
+      const { id } = await c.submit({
+        kind: 'copy',
+        sourceToken: readA,
+        token: writeB,
+        transfers: Array.from({ length: 200 }, (_, i) => ({ source: `${a.url}/cp/many/f${i}.txt`, destination: `${b.url}/cp/many/f${i}.txt` })),
+      });
+      let maxRunning = 0;
+      let job = await c.job(id, { transferLimit: 1 });
+      while (!job.finishedAt) {
+        maxRunning = Math.max(maxRunning, job.counts.running);
+        await new Promise((r) => setTimeout(r, 10));
+        job = await c.job(id, { transferLimit: 1 });
+      }
+      expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+      expect(job.counts.succeeded).toBe(200);
+      // Every COPY goes to b (pull): b's limit of 2 holds although 8 could run.
+      expect(maxRunning).toBeLessThanOrEqual(2);
+      expect(await readFile(join(b.dataDir, 'cp/many/f199.txt'), 'utf8')).toBe('file 199\n');
+    } finally {
+      await c.close();
+      await ag.stop();
+      await h.cleanup();
+    }
+  });
+});
