@@ -10,6 +10,7 @@ export function register(program: Command): void {
       .argument('[paths...]', 'SRC... DEST (URLs: https, http, davs, dav)')
       .addOption(new Option('--mode <mode>', 'which storage does the work').choices(['pull', 'push']).default('pull'))
       .option('--overwrite', 'replace an existing destination file')
+      .addOption(new Option('--fallback <mode>', 'when a storage refuses COPY (405/501): stream the data through petrel').choices(['streamed']))
       .option('--src-token <file>', "bearer token file for reading the source (with --dst-token)")
       .option('--dst-token <file>', 'bearer token file for writing the destination (with --src-token)'),
   ).action(transferAction('copy'));

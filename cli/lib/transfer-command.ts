@@ -23,6 +23,7 @@ export interface TransferOptions {
   /** copy only */
   mode?: 'pull' | 'push';
   overwrite?: boolean;
+  fallback?: 'streamed';
   srcToken?: string;
   dstToken?: string;
 }
@@ -67,6 +68,7 @@ export async function runTransferCommand(kind: Direction, paths: string[], opts:
   if (kind === 'copy') {
     request.copyMode = opts.mode ?? 'pull';
     if (opts.overwrite) request.overwrite = true;
+    if (opts.fallback) request.fallback = opts.fallback;
   }
   const warn = (warnings: string[]) => {
     if (!opts.json) for (const w of warnings) process.stderr.write(`petrel: warning: ${w}\n`);

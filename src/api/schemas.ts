@@ -47,6 +47,8 @@ export const SubmitJobRequest = z
     copyMode: z.enum(['pull', 'push']).optional(),
     /** Copies: replace an existing destination (else the storage refuses with 412). */
     overwrite: z.boolean().optional(),
+    /** Copies: when a storage refuses COPY (405/501), stream the data through the agent. */
+    fallback: z.enum(['streamed']).optional(),
   })
   .strict();
 export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;

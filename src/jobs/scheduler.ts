@@ -116,6 +116,7 @@ export function createScheduler(deps: SchedulerDeps) {
       checksum: options.checksum,
       ...(options.copyMode ? { copyMode: options.copyMode } : {}),
       ...(options.overwrite ? { overwrite: true } : {}),
+      ...(options.fallback ? { fallback: options.fallback } : {}),
       previousError: row.errorCode,
       previousBytes: row.bytesDone,
     };

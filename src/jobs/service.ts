@@ -86,7 +86,7 @@ export function createJobService(deps: JobServiceDeps) {
         token: req.token,
         sourceToken: req.sourceToken,
         protectToken: deps.protectToken,
-        options: { checksum: req.checksum, ...(req.copyMode ? { copyMode: req.copyMode } : {}), ...(req.overwrite ? { overwrite: true } : {}) },
+        options: { checksum: req.checksum, ...(req.copyMode ? { copyMode: req.copyMode } : {}), ...(req.overwrite ? { overwrite: true } : {}), ...(req.fallback ? { fallback: req.fallback } : {}) },
       });
       deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: transfers.length });
       scheduler.wake();

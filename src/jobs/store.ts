@@ -11,6 +11,8 @@ export interface JobOptions {
   copyMode?: 'pull' | 'push';
   /** Copies: replace an existing destination. */
   overwrite?: boolean;
+  /** Copies: stream through the agent when COPY is refused. */
+  fallback?: 'streamed';
 }
 
 export interface NewTransfer {
@@ -63,7 +65,7 @@ export const sourceTokenKey = (jobId: string): string => `${jobId}:source`;
 
 export function parseJobOptions(json: string): JobOptions {
   const raw = JSON.parse(json) as Partial<JobOptions>;
-  return { checksum: raw.checksum ?? 'adler32', ...(raw.copyMode ? { copyMode: raw.copyMode } : {}), ...(raw.overwrite ? { overwrite: true } : {}) };
+  return { checksum: raw.checksum ?? 'adler32', ...(raw.copyMode ? { copyMode: raw.copyMode } : {}), ...(raw.overwrite ? { overwrite: true } : {}), ...(raw.fallback ? { fallback: raw.fallback } : {}) };
 }
 
 /** Every read and write of jobs and transfers: the database is the only state that survives a restart. */

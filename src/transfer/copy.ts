@@ -5,6 +5,7 @@ import { httpError, isAbort, networkError } from './errors.js';
 import { bodyText, discard, send, type HttpClient } from './http.js';
 import { remoteDigest } from './remote-digest.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
+import { streamedCopy } from './streamed-copy.js';
 import { createMarkerParser } from './tpc-markers.js';
 
 export interface CopyOptions {
@@ -38,6 +39,9 @@ function finalFailure(text: string, task: TransferTask): PetrelError {
   return new PetrelError('TRANSFER_SERVER_ERROR', message, { transient: true });
 }
 
+/** The storage does not do COPY at all: 405/501, or XRootD 5.5 without its TPC handler: `400 Request unknown`. */
+const copyUnsupported = (status: number, text: string): boolean => status === 405 || status === 501 || (status === 400 && /^request unknown/i.test(text.trim()));
+
 /** A refusal before the copy started (XRootD: 401 no write scope, 400 source missing in push, 412 exists). */
 function refusal(status: number, text: string, url: URL): PetrelError {
   if (status === 412) {
@@ -45,6 +49,11 @@ function refusal(status: number, text: string, url: URL): PetrelError {
   }
   if (status === 400 && /no such file/i.test(text) && /unable to open/i.test(text)) {
     return new PetrelError('TRANSFER_SOURCE_MISSING', `COPY ${url.href}: 400 ${redactText(text)}`, { hint: 'check the source URL' });
+  }
+  if (copyUnsupported(status, text)) {
+    return new PetrelError('TRANSFER_REFUSED', `COPY ${url.href}: ${status} ${redactText(text) || 'the storage does not do third-party copies'}`, {
+      hint: 'stream the data through petrel instead: --fallback streamed',
+    });
   }
   return httpError('COPY', url, status, text);
 }
@@ -109,6 +118,10 @@ export async function thirdPartyCopy(client: HttpClient, task: TransferTask, ctx
         await makeParents(client, task, signal);
         clearTimeout(timer);
         return thirdPartyCopy(client, { ...task, parentsMade: true }, ctx, opts);
+      }
+      if (copyUnsupported(res.status, text) && task.fallback === 'streamed') {
+        clearTimeout(timer);
+        return streamedCopy(client, task, ctx, () => removeCopyLeftover(client, task));
       }
       throw refusal(res.status, text, res.url);
     }

@@ -12,6 +12,8 @@ export interface TransferTask {
   sourceToken?: string | null;
   /** A copy: COPY to the destination (pull, default) or to the source (push). */
   copyMode?: 'pull' | 'push';
+  /** A copy the active storage refuses (405/501) streams through this process instead. */
+  fallback?: 'streamed';
   /** A copy may replace an existing destination. */
   overwrite?: boolean;
   /** Bytes an earlier attempt recorded: a copy that wrote some owns the leftover at its destination. */

@@ -422,7 +422,7 @@ async function createIdp(root: string, bed: IdpBed): Promise<IdpInfo> {
 // ---------------------------------------------------------------------------------------------
 // XRootD
 
-function xrootdConfig(dir: string, pki: string, port: number): string {
+function xrootdConfig(dir: string, pki: string, port: number, tpc = true): string {
   return `# Petrel test bed XRootD server (generated)
 all.export /
 oss.localroot ${dir}/data
@@ -432,7 +432,7 @@ xrd.port ${port}
 xrd.protocol XrdHttp:${port} libXrdHttp.so
 xrd.tls ${pki}/server.pem ${pki}/server.key
 xrd.tlsca certdir ${pki}/cadir
-http.exthandler xrdtpc libXrdHttpTPC.so
+${tpc ? 'http.exthandler xrdtpc libXrdHttpTPC.so' : '# no third-party copy (a storage that refuses COPY)'}
 http.header2cgi Authorization authz
 ofs.authorize 1
 ofs.authlib libXrdAccSciTokens.so config=${dir}/scitokens.cfg
@@ -517,7 +517,7 @@ class ServerStartError extends Error {
 }
 
 async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer' | 'idp'>, name: string, acct: Account,
-  port?: number): Promise<XrootdServer> {
+  port?: number, opts: { tpc?: boolean } = {}): Promise<XrootdServer> {
   if (!NAME_RE.test(name) || ['pki', 'issuer', 'idp'].includes(name)) throw new Error(`testbed: bad server name "${name}"`);
   const dir = join(tb.root, name);
   const pki = join(tb.root, 'pki');
@@ -542,7 +542,7 @@ async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer' | '
       pidFile: join(dir, 'xrootd.pid'), logFile: join(dir, 'xrootd.log'), startScript: join(dir, 'start.sh'),
       uid: acct.uid, gid: acct.gid,
     };
-    await writeFileMode(join(dir, 'xrootd.cfg'), xrootdConfig(dir, pki, p), 0o644);
+    await writeFileMode(join(dir, 'xrootd.cfg'), xrootdConfig(dir, pki, p, opts.tpc ?? true), 0o644);
     await writeFileMode(join(dir, 'scitokens.cfg'), scitokensConfig(p, tb.issuer.url, tb.idp.url, acct.user), 0o644);
     await writeFileMode(s.startScript, startScriptText(s, tb, acct.user), 0o755);
     await writeFileMode(join(dir, 'server.json'), `${JSON.stringify(s, null, 2)}\n`, 0o644);
@@ -655,10 +655,10 @@ async function stopPid(pidFile: string, signal: NodeJS.Signals): Promise<void> {
  * One more XRootD server `name` (own data dir, same CA and issuer), e.g. for tests that kill
  * servers. `stopTestbed` stops it too.
  */
-export async function startXrootd(tb: TestbedInfo, name: string, opts: { port?: number } = {}): Promise<XrootdServer> {
+export async function startXrootd(tb: TestbedInfo, name: string, opts: { port?: number; tpc?: boolean } = {}): Promise<XrootdServer> {
   const a = tb.servers.a;
   const acct: Account = { user: (await accountName(a.uid)) ?? String(a.uid), uid: a.uid, gid: a.gid };
-  return createXrootd(tb, name, acct, opts.port);
+  return createXrootd(tb, name, acct, opts.port, { tpc: opts.tpc ?? true });
 }
 
 async function accountName(uid: number): Promise<string | undefined> {

@@ -179,3 +179,25 @@ describe('many copies', () => {
     }
   });
 });
+
+describe('a storage that refuses COPY', () => {
+  it('fails with a hint, and with --fallback streamed streams the data through the agent, checksum verified', async () => {
+    const { startXrootd, stopServer } = await import('../testbed/index.js');
+    const plain = await startXrootd(tb, 'notpc', { tpc: false });
+    try {
+      const write = await mintToken(tb, { scope: 'storage.read:/cp storage.create:/cp storage.modify:/cp', aud: plain.url });
+      const refused = await runCopy({ kind: 'copy', sourceToken: readA, token: write, transfers: [{ source: `${a.url}/cp/big.bin`, destination: `${plain.url}/cp/refused.bin` }] });
+      expect(refused.job.state).toBe('failed');
+      const t = (await client.job(refused.id)).transfers[0];
+      expect(t?.attempts).toBe(1);
+      expect(t?.error?.hint, JSON.stringify(t?.error)).toContain('--fallback streamed');
+
+      const { job, id } = await runCopy({ kind: 'copy', fallback: 'streamed', sourceToken: readA, token: write, transfers: [{ source: `${a.url}/cp/big.bin`, destination: `${plain.url}/cp/streamed.bin` }] });
+      expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+      expect((await client.job(id)).transfers[0]?.checksum).toMatchObject({ algorithm: 'adler32', verified: true });
+      expect(await sha256File(join(plain.dataDir, 'cp/streamed.bin'))).toBe(await sha256File(join(a.dataDir, 'cp/big.bin')));
+    } finally {
+      await stopServer(plain);
+    }
+  });
+});
