@@ -1,5 +1,5 @@
-// The HTTP engine against the XRootD test bed, plus two tiny HTTPS stand-ins for what the bed's
-// XRootD does not do: redirecting, and answering 429/503 with Retry-After.
+// The HTTP engine against the XRootD test bed, plus tiny HTTPS stand-ins for what the bed's
+// XRootD does not do: redirecting (GET and COPY), 429/503 with Retry-After, a stalled COPY.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -139,5 +139,53 @@ describe('HTTP engine', () => {
     expect(err.hint).toContain('free some space');
     await e.discard(task);
     expect(existsSync(join(dir, 'big.bin.petrel-part'))).toBe(false);
+  });
+});
+
+// What no XRootD here can be made to do on cue: a COPY reply that stalls, and one redirected.
+describe('COPY against stand-ins', () => {
+  it('a copy whose server sends no marker for the marker timeout is aborted as transient', async () => {
+    const deleted: string[] = [];
+    const { url } = await standIn((req, res) => {
+      if (req.method === 'DELETE') {
+        deleted.push(req.url ?? '');
+        res.writeHead(204).end();
+        return;
+      }
+      res.writeHead(201, { 'Content-Type': 'text/plain' });
+      res.write('Perf Marker\nStripe Index: 0\nStripe Bytes Transferred: 0\nEnd\n');
+      // ...and then nothing, with the connection held open.
+    });
+    const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 10_000, copyMarkerTimeoutMs: 500 });
+    onTestFinished(() => e.close());
+    const task: TransferTask = { kind: 'copy', source: `${a.url}/x`, destination: `${url}/y`, token: 'dst-token', sourceToken: 'src-token', checksum: 'none' };
+    const started = Date.now();
+    const err = await e.run(task, ctx()).then(() => undefined, (x: unknown) => x as PetrelError);
+    expect(err?.code).toBe('TRANSFER_INTERRUPTED');
+    expect(err?.transient).toBe(true);
+    expect(err?.message).toContain('no progress marker for 1 s');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // What the stalled copy may have left is removed, so the retry starts clean.
+    expect(deleted).toEqual(['/y']);
+  });
+
+  it('follows a COPY redirect on the same origin with the same headers, both tokens included', async () => {
+    const seen: { path: string; auth?: string | undefined; tha?: string | undefined; source?: string | undefined; credential?: string | undefined }[] = [];
+    const { url } = await standIn((req, res) => {
+      seen.push({ path: req.url ?? '', auth: req.headers.authorization, tha: req.headers.transferheaderauthorization as string | undefined, source: req.headers.source as string | undefined, credential: req.headers.credential as string | undefined });
+      if (req.url === '/door/y') {
+        res.writeHead(307, { Location: '/pool/y' }).end();
+        return;
+      }
+      res.writeHead(201, { 'Content-Type': 'text/plain' });
+      res.end('Perf Marker\nStripe Index: 0\nStripe Bytes Transferred: 10\nEnd\nsuccess: Created');
+    });
+    const task: TransferTask = { kind: 'copy', source: `${a.url}/x`, destination: `${url}/door/y`, token: 'dst-token', sourceToken: 'src-token', checksum: 'none' };
+    const res = await engine().run(task, ctx());
+    expect(res.bytesDone).toBeGreaterThanOrEqual(0);
+    expect(seen.map((s) => s.path).slice(0, 2)).toEqual(['/door/y', '/pool/y']);
+    for (const s of seen.slice(0, 2)) {
+      expect(s).toMatchObject({ auth: 'Bearer dst-token', tha: 'Bearer src-token', source: `${a.url}/x`, credential: 'none' });
+    }
   });
 });
