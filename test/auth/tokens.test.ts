@@ -263,3 +263,27 @@ describe('get --async on a terminal', () => {
     expect((await readFile(join(ctx.out, 't.bin'))).length).toBe(2048);
   });
 });
+
+describe('copy with wallet credentials', () => {
+  let home: Home;
+  const srcPrefix = `${a.url}/tok-cpsrc`;
+  const dstPrefix = `${tb.servers.b.url}/tok-cpdst`;
+  beforeAll(async () => {
+    // Two prefixes on two storages, each with its own credential (they could be two issuers).
+    home = await makeHome(tb, { issuers: [{ prefix: srcPrefix, issuer: tb.idp.url }, { prefix: dstPrefix, issuer: tb.idp.url }] });
+    await writeDataFile(a, '/tok-cpsrc/c.bin', 4096);
+  });
+  afterAll(async () => {
+    await stopAgentOf(home);
+    await home.cleanup();
+  });
+
+  it('reads the source with one credential and writes the destination with another, no token given', async () => {
+    expect((await warmWithApproval(tb, home, [srcPrefix], PASSWORD)).code).toBe(0);
+    const w = await warmWithApproval(tb, home, [dstPrefix, '--write'], PASSWORD);
+    expect(w.code, w.stderr).toBe(0);
+    const res = await petrel(home, ['copy', '--async', '--wait', '-q', `${srcPrefix}/c.bin`, `${dstPrefix}/c.bin`]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect((await readFile(join(tb.servers.b.dataDir, 'tok-cpdst/c.bin'))).length).toBe(4096);
+  });
+});
