@@ -70,19 +70,13 @@ export function createAgentTokens(deps: AgentTokensDeps) {
     },
 
     async onWalletOpen(key: WalletKey, contents: WalletContents): Promise<void> {
-      let sealKey = contents.sealKey;
-      if (!sealKey) {
-        const fresh = randomBytes(32).toString('base64');
-        const updated = await updateWallet(deps.walletPath, key, (c) => {
-          c.sealKey ??= fresh;
-        });
-        sealKey = updated.sealKey as string;
-      }
-      vault.setSealKey(Buffer.from(sealKey, 'base64'));
       broker.forget();
-      const sealed = deps.resealTokens((jobId, column) => vault.resealed(jobId, column));
-      if (sealed) deps.logger.info('sealed job tokens with the wallet', { jobs: sealed });
-      deps.resumeWaiting();
+      try {
+        await sealJobTokens(key, contents);
+      } finally {
+        // Whatever waited may go on now, even if sealing failed (the error reaches `wallet open`).
+        deps.resumeWaiting();
+      }
     },
 
     onWalletClose(): void {
@@ -99,6 +93,20 @@ export function createAgentTokens(deps: AgentTokensDeps) {
       await oidc.close();
     },
   };
+
+  async function sealJobTokens(key: WalletKey, contents: WalletContents): Promise<void> {
+    let sealKey = contents.sealKey;
+    if (!sealKey) {
+      const fresh = randomBytes(32).toString('base64');
+      const updated = await updateWallet(deps.walletPath, key, (c) => {
+        c.sealKey ??= fresh;
+      });
+      sealKey = updated.sealKey as string;
+    }
+    vault.setSealKey(Buffer.from(sealKey, 'base64'));
+    const sealed = deps.resealTokens((jobId, column) => vault.resealed(jobId, column));
+    if (sealed) deps.logger.info('sealed job tokens with the wallet', { jobs: sealed });
+  }
 }
 
 export type AgentTokens = ReturnType<typeof createAgentTokens>;

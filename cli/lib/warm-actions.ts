@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { PetrelError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { resolvePaths } from '../../src/paths.js';
-import { initWallet, unlockWallet, updateWallet } from '../../src/wallet/index.js';
+import { initWallet, unlockWallet } from '../../src/wallet/index.js';
 import type { WalletKey } from '../../src/wallet/envelope.js';
 import { ensureAgent, withAgentClient } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
@@ -87,7 +87,8 @@ export async function token(urlText: string, opts: TokenOpts): Promise<number> {
     const w = await c.wallet();
     return w.open ? c.token({ url: url.href, operation }) : undefined;
   }).catch((e: unknown) => {
-    if (e instanceof PetrelError && e.code === 'AGENT_UNREACHABLE') return undefined;
+    // No agent, or it has nothing for this URL: look further (discovery below).
+    if (e instanceof PetrelError && ['AGENT_UNREACHABLE', 'NO_ISSUER', 'CREDENTIAL_NEEDED'].includes(e.code)) return undefined;
     throw e;
   });
   let reply = fromAgent;
@@ -175,10 +176,7 @@ export async function importCredential(_: unknown, opts: ImportOpts): Promise<nu
       tokens = await oidc.exchange(client, accessToken, { scopes, audience: setting.audience, wantRefresh: true });
       obtainedBy = 'exchange';
     }
-    await updateWallet(paths.walletFile, key, (c) => {
-      c.clients[issuer] = client;
-    });
-    const credential = await storeCredential(paths.walletFile, key, { setting: { ...setting, issuer }, scopes }, tokens, obtainedBy);
+    const credential = await storeCredential(paths.walletFile, key, { setting: { ...setting, issuer }, scopes }, tokens, obtainedBy, client);
     if (opts.json) printJson({ imported: credential.id, scopes: credential.scopes, obtainedBy, refreshable: Boolean(credential.refreshToken) });
     else print(`imported ${credential.id}: ${credential.scopes.join(' ')}${credential.refreshToken ? '' : ' (no refresh token: it lasts as long as its access token)'}`);
   } finally {

@@ -161,7 +161,7 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
       const t = now();
       const fresh = cachedToken(cred, scopes, t, minMs);
       if (fresh) return { result: { token: fresh.token, source: 'cache', expiresAt: fresh.expiresAt, credentialId }, changed: false };
-      const client = c.clients[cred.issuer];
+      const client = c.clients[cred.client ?? cred.issuer];
       if (!client) throw waitingError('CREDENTIAL_NEEDED', `the wallet has no client registration for ${cred.issuer}`, url ? warmHint(url) : 'run `petrel warm <url>`');
       const ask = { scopes, audience: cred.audience };
       let issued: IssuedTokens;

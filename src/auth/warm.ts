@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { IssuerSetting } from '../config.js';
 import { PetrelError } from '../errors.js';
-import type { Credential, WalletContents } from '../wallet/contents.js';
+import type { ClientRegistration, Credential, WalletContents } from '../wallet/contents.js';
 import type { WalletKey } from '../wallet/envelope.js';
 import { transactWallet, updateWallet } from '../wallet/file.js';
 import { issuerFor } from './broker.js';
@@ -52,7 +52,16 @@ export async function ensureClient(oidc: Oidc, walletPath: string, key: WalletKe
 const storageScopes = (scopes: readonly string[]) => scopes.filter((s) => parseScope(s) !== undefined);
 
 /** Stores what a login or an import obtained as the credential for `setting`'s prefix. */
-export async function storeCredential(walletPath: string, key: WalletKey, target: { setting: IssuerSetting; scopes: string[] }, tokens: IssuedTokens, obtainedBy: Credential['obtainedBy']): Promise<Credential> {
+export async function storeCredential(
+  walletPath: string,
+  key: WalletKey,
+  target: { setting: IssuerSetting; scopes: string[] },
+  tokens: IssuedTokens,
+  obtainedBy: Credential['obtainedBy'],
+  client?: ClientRegistration,
+): Promise<Credential> {
+  // An imported client is kept beside the one `warm` registered, so neither's credentials break.
+  const clientKey = client ? `${client.issuer}#${client.clientId}` : undefined;
   const now = Date.now();
   const granted = storageScopes(tokens.scope ? tokens.scope.split(' ') : target.scopes);
   const credential: Credential = {
@@ -62,13 +71,16 @@ export async function storeCredential(walletPath: string, key: WalletKey, target
     basePath: target.setting.basePath,
     scopes: granted,
     ...(target.setting.audience ? { audience: target.setting.audience } : {}),
+    ...(clientKey ? { client: clientKey } : {}),
     accessTokens: [{ scope: scopeKey(granted), token: tokens.accessToken, expiresAt: tokens.expiresAt }],
     ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
     obtainedBy,
     dead: false,
     updatedAt: now,
   };
+  // One write for the client and the credential: the rotated refresh token is never left unsaved.
   await updateWallet(walletPath, key, (c) => {
+    if (client && clientKey) c.clients[clientKey] = client;
     c.credentials[credential.id] = credential;
   });
   return credential;

@@ -253,11 +253,12 @@ export function createJobStore(db: Db) {
       });
     },
 
-    /** Rewrites the token column of unfinished jobs where `reseal` returns a new value. */
+    /** Rewrites the token columns of jobs where `reseal` returns a new value. */
     resealTokens(reseal: (jobId: string, column: string) => string | undefined): number {
       const n = db.transaction((tx) => {
         let n = 0;
-        const rows = tx.select({ id: jobs.id, token: jobs.token, sourceToken: jobs.sourceToken }).from(jobs).where(sql`${jobs.finishedAt} is null`).all();
+        // Finished jobs too: a failed one keeps its token for `petrel job retry`.
+        const rows = tx.select({ id: jobs.id, token: jobs.token, sourceToken: jobs.sourceToken }).from(jobs).where(or(sql`${jobs.token} is not null`, sql`${jobs.sourceToken} is not null`)).all();
         for (const r of rows) {
           const token = r.token === null ? undefined : reseal(r.id, r.token);
           const sourceToken = r.sourceToken === null ? undefined : reseal(sourceTokenKey(r.id), r.sourceToken);

@@ -27,6 +27,8 @@ export const Credential = z.object({
   basePath: z.string().default('/'),
   scopes: z.array(z.string()).default([]),
   audience: z.string().optional(),
+  /** Key of its client registration in `clients` (default: its issuer). */
+  client: z.string().optional(),
   /** At most one per scope set the credential was asked for. */
   accessTokens: z.array(CachedAccessToken).default([]),
   refreshToken: z.string().optional(),
@@ -38,6 +40,7 @@ export const Credential = z.object({
 export type Credential = z.infer<typeof Credential>;
 
 export const WalletContents = z.object({
+  /** By issuer for the client `petrel warm` registered; `issuer#clientId` for imported ones. */
   clients: z.record(z.string(), ClientRegistration).default({}),
   credentials: z.record(z.string(), Credential).default({}),
   /**
