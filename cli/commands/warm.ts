@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
+import { withPasswordOptions } from '../lib/password.js';
 import { runCommand } from '../lib/run.js';
 
-const withPassword = (cmd: Command) =>
-  cmd.option('--password-stdin', 'read the wallet password from standard input').option('--password-file <file>', 'read the wallet password from a file');
 
 export function register(program: Command): void {
-  withPassword(
+  withPasswordOptions(
     program
       .command('warm')
       .argument('<url...>', 'storage URLs (or prefixes) you will transfer from or to')
@@ -20,7 +19,7 @@ export function register(program: Command): void {
       runCommand(Boolean(opts.json), async () => (await import('../lib/warm-actions.js')).warm(urls, opts as never)),
     );
 
-  withPassword(
+  withPasswordOptions(
     program
       .command('token')
       .argument('<url>')

@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { PetrelError } from '../../src/errors.js';
 
@@ -75,3 +76,7 @@ export function parseLifetime(text: string): number {
   if (seconds < 1) throw new PetrelError('USAGE', 'the lifetime must be at least one second');
   return seconds;
 }
+
+/** The password options every command that opens or changes the wallet takes. */
+export const withPasswordOptions = (cmd: Command): Command =>
+  cmd.option('--password-stdin', 'read the wallet password (one line each) from standard input').option('--password-file <file>', 'read the wallet password from a file');

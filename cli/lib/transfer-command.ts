@@ -11,6 +11,7 @@ import type { TransferTask } from '../../src/transfer/task.js';
 import { agentClient, ensureAgent } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
 import { EXIT, print, printJson } from './output.js';
+import { readSecretFile } from './secret-file.js';
 
 export interface TransferOptions {
   async?: boolean;
@@ -28,18 +29,7 @@ export interface TransferOptions {
   dstToken?: string;
 }
 
-async function readTokenFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = (await readFile(file, 'utf8')).trim();
-  } catch (e) {
-    throw new PetrelError('TOKEN_FILE_UNREADABLE', `cannot read the token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      hint: 'pass a readable file holding one bearer token',
-    });
-  }
-  if (!text) throw new PetrelError('TOKEN_FILE_UNREADABLE', `the token file ${file} is empty`, { hint: 'pass a file holding one bearer token' });
-  return text;
-}
+const readTokenFile = (file: string): Promise<string> => readSecretFile(file, 'token');
 
 /** --token FILE, else WLCG bearer-token discovery; none at all is allowed (public data). */
 async function jobToken(opts: TransferOptions): Promise<string | undefined> {

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createTokenBroker } from '../../src/auth/broker.js';
 import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
 import { createOidc } from '../../src/auth/oidc.js';
+import { operationVerb } from '../../src/auth/scopes.js';
 import { storeCredential, warmOne, warmTargets } from '../../src/auth/warm.js';
 import { loadConfig } from '../../src/config.js';
 import { PetrelError } from '../../src/errors.js';
@@ -13,6 +13,7 @@ import type { WalletKey } from '../../src/wallet/envelope.js';
 import { ensureAgent, withAgentClient } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
 import { readPassword, type PasswordOptions } from './password.js';
+import { readSecretFile } from './secret-file.js';
 
 type WarmOpts = PasswordOptions & { json?: boolean; write?: boolean; stage?: boolean; agent?: boolean };
 
@@ -120,7 +121,7 @@ export async function token(urlText: string, opts: TokenOpts): Promise<number> {
     const found = await discoverBearerToken();
     if (found) reply = { token: found.token, source: `discovery (${found.from})` };
   }
-  if (!reply) throw new PetrelError('CREDENTIAL_NEEDED', `no token for ${operation === 'read' ? 'reading' : operation === 'write' ? 'writing' : 'staging'} ${url.href}`, { hint: `log in with \`petrel warm ${url.href}${operation === 'read' ? '' : ` --${operation}`}\`` });
+  if (!reply) throw new PetrelError('CREDENTIAL_NEEDED', `no token for ${operationVerb(operation)} ${url.href}`, { hint: `log in with \`petrel warm ${url.href}${operation === 'read' ? '' : ` --${operation}`}\`` });
   if (opts.json) printJson(reply);
   else print(reply.token);
   return EXIT.ok;
@@ -136,14 +137,6 @@ type ImportOpts = PasswordOptions & {
   scope?: string[];
   prefix?: string;
 };
-
-async function readSecretFile(path: string, what: string): Promise<string> {
-  const text = (await readFile(path, 'utf8').catch((e: unknown) => {
-    throw new PetrelError('USAGE', `cannot read the ${what} file ${path}: ${(e as Error).message}`);
-  })).trim();
-  if (!text) throw new PetrelError('USAGE', `the ${what} file ${path} is empty`);
-  return text;
-}
 
 /** `petrel wallet import`: bring a refresh token from oidc-agent or htgettoken. */
 export async function importCredential(_: unknown, opts: ImportOpts): Promise<number> {

@@ -6,7 +6,7 @@ import type { Credential, WalletContents } from '../wallet/contents.js';
 import type { WalletKey } from '../wallet/envelope.js';
 import { readWallet, transactWallet } from '../wallet/file.js';
 import type { IssuedTokens, Oidc } from './oidc.js';
-import { scopeGrants, scopeKey, scopePath, type Operation } from './scopes.js';
+import { operationVerb, scopeGrants, scopeKey, scopePath, type Operation } from './scopes.js';
 
 export interface TokenNeed {
   url: URL;
@@ -228,7 +228,7 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
       if (dead) throw waitingError('CREDENTIAL_DEAD', `the credential ${dead.id} for ${need.url.origin}${need.url.pathname} was refused by ${dead.issuer}`, warmHint(need.url));
       if (!choice) {
         if (issuerFor(opts.issuers, need.url) || opts.wallet.initialized()) {
-          throw waitingError('CREDENTIAL_NEEDED', `the wallet has no credential for ${need.operation === 'read' ? 'reading' : need.operation === 'write' ? 'writing' : 'staging'} ${need.url.origin}${need.url.pathname}`, warmHint(need.url) + (need.operation === 'read' ? '' : ` --${need.operation}`));
+          throw waitingError('CREDENTIAL_NEEDED', `the wallet has no credential for ${operationVerb(need.operation)} ${need.url.origin}${need.url.pathname}`, warmHint(need.url) + (need.operation === 'read' ? '' : ` --${need.operation}`));
         }
         return undefined;
       }

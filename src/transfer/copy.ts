@@ -3,6 +3,7 @@ import { redactText } from '../log.js';
 import type { ChecksumAlgorithm } from './checksum.js';
 import { httpError, isAbort, networkError } from './errors.js';
 import { bodyText, discard, send, type HttpClient } from './http.js';
+import { deleteRemote } from './remote-file.js';
 import { remoteDigest } from './remote-digest.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
 import { streamedCopy } from './streamed-copy.js';
@@ -58,21 +59,8 @@ function refusal(status: number, text: string, url: URL): PetrelError {
   return httpError('COPY', url, status, text);
 }
 
-/**
- * Deletes what a failed or cancelled copy left at the destination. Never throws; says why when
- * it could not (XRootD 5.5 refuses DELETE to a token without `storage.read` there).
- */
-export async function removeCopyLeftover(client: HttpClient, task: TransferTask): Promise<string | undefined> {
-  const url = new URL(task.destination);
-  try {
-    const res = await send(client, { method: 'DELETE', url, token: task.token ?? null, signal: AbortSignal.timeout(10_000) });
-    const text = await bodyText(res.body);
-    if (res.status < 300 || res.status === 404) return undefined;
-    return `the partial file ${url.href} could not be removed (${res.status} ${redactText(text)})`;
-  } catch (e) {
-    return `the partial file ${url.href} could not be removed (${(e as Error).message})`;
-  }
-}
+/** Deletes what a failed or cancelled copy left at the destination (see deleteRemote). */
+export const removeCopyLeftover = (client: HttpClient, task: TransferTask): Promise<string | undefined> => deleteRemote(client, new URL(task.destination), task.token ?? null);
 
 /** MKCOL each missing parent of the destination: a pull COPY does not create directories. */
 async function makeParents(client: HttpClient, task: TransferTask, signal: AbortSignal): Promise<void> {

@@ -5,21 +5,12 @@ import { PetrelError } from '../errors.js';
 import { createChecksummer, type Checksummer } from './checksum.js';
 import { remoteDigest } from './remote-digest.js';
 import { httpError, localError } from './errors.js';
-import { bodyText, discard, header, send, type HttpClient } from './http.js';
+import { bodyText, discard, header, type HttpClient } from './http.js';
 import { nodeSend } from './node-request.js';
+import { deleteRemote } from './remote-file.js';
 import { createTap } from './stream-tap.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
 import { verifyChecksum } from './verify.js';
-
-/** Deletes a remote file; best effort (a token that may create need not be allowed to delete). */
-export async function deleteRemote(client: HttpClient, url: URL, token: string | null): Promise<void> {
-  try {
-    const res = await send(client, { method: 'DELETE', url, token, signal: AbortSignal.timeout(10_000) });
-    await discard(res.body);
-  } catch {
-    // nothing more to do
-  }
-}
 
 /**
  * Uploads a local file with Content-Length, checksummed as it streams, then compares with the
@@ -90,6 +81,6 @@ async function send_(client: HttpClient, task: TransferTask, url: URL, size: num
   if (!algo || !sum) return { bytesDone: sent, bytesTotal: size };
 
   const remote = await remoteDigest(client, url, task.token, algo, ctx.signal, size);
-  const checksum = await verifyChecksum(task, algo, sum.digest(), remote, () => deleteRemote(client, url, task.token));
+  const checksum = await verifyChecksum(task, algo, sum.digest(), remote, async () => void (await deleteRemote(client, url, task.token)));
   return { bytesDone: sent, bytesTotal: size, checksum };
 }
