@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { IssuerSetting } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Credential, WalletContents } from '../wallet/contents.js';
+import type { CachedAccessToken, Credential, WalletContents } from '../wallet/contents.js';
 import type { WalletKey } from '../wallet/envelope.js';
 import { readWallet, transactWallet } from '../wallet/file.js';
 import type { IssuedTokens, Oidc } from './oidc.js';
@@ -100,6 +100,17 @@ function longestPrefix(c: Credential, url: URL): number {
   return Math.max(...c.prefixes.filter((p) => prefixCovers(p, url)).map((p) => p.length));
 }
 
+/**
+ * How much life a cached token may have left before background refresh renews it: half its
+ * lifetime (a 20-min token at 10 min), never less than the minimum validity transfers need, and
+ * only within the window. Renewing everything inside a window longer than the tokens live would
+ * call the issuer on every run.
+ */
+export function renewalThreshold(t: CachedAccessToken, windowMs: number, minValidityMs: number): number {
+  const lifetime = t.issuedAt === undefined ? Infinity : t.expiresAt - t.issuedAt;
+  return Math.min(windowMs, Math.max(lifetime / 2, minValidityMs));
+}
+
 /** A cached token whose scopes include all of `scopes`, with at least `minMs` of life left. */
 function cachedToken(c: Credential, scopes: string[], now: number, minMs: number) {
   return c.accessTokens.find((t) => {
@@ -111,7 +122,7 @@ function cachedToken(c: Credential, scopes: string[], now: number, minMs: number
 function storeIssued(c: Credential, scope: string, tokens: IssuedTokens, now: number): void {
   // The rotated refresh token first: the old one is spent, losing the new one loses the credential.
   if (tokens.refreshToken) c.refreshToken = tokens.refreshToken;
-  c.accessTokens = [...c.accessTokens.filter((t) => t.scope !== scope && t.expiresAt > now), { scope, token: tokens.accessToken, expiresAt: tokens.expiresAt }];
+  c.accessTokens = [...c.accessTokens.filter((t) => t.scope !== scope && t.expiresAt > now), { scope, token: tokens.accessToken, expiresAt: tokens.expiresAt, issuedAt: now }];
   c.updatedAt = now;
 }
 
@@ -240,8 +251,8 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
     },
 
     /**
-     * Background refresh: renews every cached access token of a live credential with a refresh
-     * token that expires within `windowMs`. One issuer call per (credential, scope set).
+     * Background refresh: renews the cached access tokens of live credentials with a refresh
+     * token that are due (renewalThreshold). One issuer call per (credential, scope set).
      */
     async refreshExpiring(windowMs: number, skip: (credentialId: string) => boolean = () => false): Promise<RefreshOutcome> {
       const key = opts.wallet.key();
@@ -251,11 +262,14 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
       const wallet = await contents(key);
       for (const cred of Object.values(wallet.credentials)) {
         if (cred.dead || !cred.refreshToken || skip(cred.id)) continue;
-        for (const scope of new Set(cred.accessTokens.filter((a) => a.expiresAt - t < windowMs).map((a) => a.scope))) {
+        for (const due of cred.accessTokens) {
+          const threshold = renewalThreshold(due, windowMs, opts.minValidityMs);
+          if (due.expiresAt - t >= threshold) continue;
+          const scope = due.scope;
           const scopes = scope.split(' ');
           const flightKey = `${cred.id}\n${cred.issuer}\n${cred.audience ?? ''}\n${scope}`;
           try {
-            const got = await singleFlight(flightKey, () => renew(key, cred.id, scopes, undefined, windowMs));
+            const got = await singleFlight(flightKey, () => renew(key, cred.id, scopes, undefined, threshold));
             if (got.source !== 'cache') out.refreshed.push({ credential: cred.id, scope, expiresAt: new Date(got.expiresAt ?? 0).toISOString() });
           } catch (e) {
             const err = e instanceof PetrelError ? e : new PetrelError('INTERNAL', String(e));

@@ -72,7 +72,7 @@ export async function storeCredential(
     scopes: granted,
     ...(target.setting.audience ? { audience: target.setting.audience } : {}),
     ...(clientKey ? { client: clientKey } : {}),
-    accessTokens: [{ scope: scopeKey(granted), token: tokens.accessToken, expiresAt: tokens.expiresAt }],
+    accessTokens: [{ scope: scopeKey(granted), token: tokens.accessToken, expiresAt: tokens.expiresAt, issuedAt: now }],
     ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
     obtainedBy,
     dead: false,

@@ -14,6 +14,8 @@ export const CachedAccessToken = z.object({
   token: z.string().min(1),
   /** Epoch ms. */
   expiresAt: z.number(),
+  /** Epoch ms when it was obtained: its lifetime decides when background refresh renews it. */
+  issuedAt: z.number().optional(),
 });
 export type CachedAccessToken = z.infer<typeof CachedAccessToken>;
 

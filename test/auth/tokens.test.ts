@@ -92,6 +92,15 @@ describe('warm → wallet → agent → XRootD', () => {
     for (const s of secrets) expect(stored.includes(s as string)).toBe(false);
   });
 
+  it('background refresh leaves a fresh token alone (a 10-min token is renewed at half-life, not whenever it is in the 30-min window)', async () => {
+    const client = await agentClient(ctx.home);
+    try {
+      expect(await client.refreshCredentials()).toEqual({ refreshed: [], failed: [] });
+    } finally {
+      await client.close();
+    }
+  });
+
   it('a foreground get (no --async) borrows the token of the agent\'s open wallet', async () => {
     const get = await petrel(ctx.home, ['get', '-q', `${ctx.prefix}/f2.bin`, join(ctx.out, 'fg.bin')]);
     expect(get.code, get.stdout + get.stderr).toBe(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { issuerFor, prefixCovers } from '../../src/auth/broker.js';
+import { issuerFor, prefixCovers, renewalThreshold } from '../../src/auth/broker.js';
 import { createJobTokenVault, storageOf } from '../../src/auth/job-tokens.js';
 import { scopeKey, scopePath, scopesToWarm } from '../../src/auth/scopes.js';
 import { IssuerSetting } from '../../src/config.js';
@@ -64,5 +64,17 @@ describe('job token vault', () => {
   it('a memory-held token lost in a restart reads as absent', () => {
     const vault = createJobTokenVault({ walletInitialized: () => true });
     expect(vault.read('gone', 'in-memory')).toBeNull();
+  });
+});
+
+describe('background renewal threshold', () => {
+  const MIN = 60_000;
+  it('is half the lifetime, at least the minimum validity, at most the window', () => {
+    const t = (lifeMin: number) => ({ scope: 's', token: 't', issuedAt: 0, expiresAt: lifeMin * MIN });
+    expect(renewalThreshold(t(20), 30 * MIN, 5 * MIN)).toBe(10 * MIN);
+    expect(renewalThreshold(t(6), 30 * MIN, 5 * MIN)).toBe(5 * MIN);
+    expect(renewalThreshold(t(360), 30 * MIN, 5 * MIN)).toBe(30 * MIN);
+    // A token of unknown age: the window decides.
+    expect(renewalThreshold({ scope: 's', token: 't', expiresAt: 20 * MIN }, 30 * MIN, 5 * MIN)).toBe(30 * MIN);
   });
 });
