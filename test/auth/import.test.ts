@@ -3,7 +3,7 @@
 // kept depending on the wallet.
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createAgentClient } from '../../src/api/client.js';
 import { createOidc } from '../../src/auth/oidc.js';
 import { finished, makeHome, petrel, waitForJob, type Home } from '../helpers/agent.js';
@@ -40,6 +40,9 @@ describe('wallet import, and a credential the issuer kills', () => {
   });
 
   it('imports a refresh token, gets a working token from it, and marks it dead when the issuer revokes the grant', async () => {
+    // 60-s tokens: under the 5-min minimum validity, so the background refresh renews them at once.
+    await setIdpConfig(tb, { accessTokenTtl: 60 });
+    onTestFinished(() => setIdpConfig(tb, { accessTokenTtl: 600 }).then(() => undefined));
     const { client, refreshToken } = await refreshTokenFromElsewhere('storage.read:/imp');
     const files = await mkdtemp(join(home.dir, 'secrets-'));
     await writeFile(join(files, 'rt'), `${refreshToken}\n`, { mode: 0o600 });
