@@ -22,7 +22,9 @@ export async function makeHome(tb: TestbedInfo, config: Record<string, unknown> 
   const dir = await mkdtemp('/tmp/pt-');
   const configDir = join(dir, 'config', 'petrel');
   await mkdir(configDir, { recursive: true });
-  await writeFile(join(configDir, 'config.json'), JSON.stringify(config));
+  // XRootD 5.5 sometimes leaves a digest request unanswered on a busy disk (testbed.md): a short
+  // idle timeout makes that a quick transient retry rather than a test that runs out of time.
+  await writeFile(join(configDir, 'config.json'), JSON.stringify({ idleTimeoutMs: 10_000, ...config }));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: dir,

@@ -177,7 +177,7 @@ describe('many copies', () => {
       await ag.stop();
       await h.cleanup();
     }
-  });
+  }, 120_000);
 });
 
 describe('a storage that refuses COPY', () => {
