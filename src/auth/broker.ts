@@ -63,7 +63,8 @@ export function issuerFor(issuers: readonly IssuerSetting[], url: URL): IssuerSe
   return issuers.filter((s) => prefixCovers(s.prefix, url)).sort((a, b) => b.prefix.length - a.prefix.length)[0];
 }
 
-const warmHint = (url: URL) => `log in for it with \`petrel warm ${url.origin}${url.pathname}\``;
+const warmHint = (url: URL, operation: Operation = 'read') =>
+  `log in for it with \`petrel warm ${url.origin}${url.pathname}${operation === 'read' ? '' : ` --${operation}`}\``;
 
 export function waitingError(code: 'CREDENTIAL_NEEDED' | 'CREDENTIAL_DEAD' | 'WALLET_CLOSED', message: string, hint: string): PetrelError {
   return new PetrelError(code, message, { hint });
@@ -239,7 +240,7 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
       if (dead) throw waitingError('CREDENTIAL_DEAD', `the credential ${dead.id} for ${need.url.origin}${need.url.pathname} was refused by ${dead.issuer}`, warmHint(need.url));
       if (!choice) {
         if (issuerFor(opts.issuers, need.url) || opts.wallet.initialized()) {
-          throw waitingError('CREDENTIAL_NEEDED', `the wallet has no credential for ${operationVerb(need.operation)} ${need.url.origin}${need.url.pathname}`, warmHint(need.url) + (need.operation === 'read' ? '' : ` --${need.operation}`));
+          throw waitingError('CREDENTIAL_NEEDED', `the wallet has no credential for ${operationVerb(need.operation)} ${need.url.origin}${need.url.pathname}`, warmHint(need.url, need.operation));
         }
         return undefined;
       }
