@@ -239,7 +239,9 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
       const { choice, dead } = choose(await contents(key), need);
       if (dead) throw waitingError('CREDENTIAL_DEAD', `the credential ${dead.id} for ${need.url.origin}${need.url.pathname} was refused by ${dead.issuer}`, warmHint(need.url));
       if (!choice) {
-        if (issuerFor(opts.issuers, need.url) || opts.wallet.initialized()) {
+        // Open wallet, no credential: only a prefix with a configured issuer needs one; elsewhere
+        // the storage decides (public data), as without a wallet.
+        if (issuerFor(opts.issuers, need.url)) {
           throw waitingError('CREDENTIAL_NEEDED', `the wallet has no credential for ${operationVerb(need.operation)} ${need.url.origin}${need.url.pathname}`, warmHint(need.url, need.operation));
         }
         return undefined;

@@ -101,6 +101,19 @@ describe('warm → wallet → agent → XRootD', () => {
     }
   });
 
+  it('outside any configured prefix, an open wallet does not make a transfer wait: no token is sent and the storage decides', async () => {
+    await writeDataFile(a, '/elsewhere/x.bin', 10);
+    const client = await agentClient(ctx.home);
+    try {
+      const { id } = await client.submit({ kind: 'get', transfers: [{ source: `${a.url}/elsewhere/x.bin`, destination: join(ctx.out, 'elsewhere.bin') }], checksum: 'none' });
+      const job = await waitForJob(client, id, finished, 30_000);
+      expect(job.state).toBe('failed');
+      expect(job.error?.code).toBe('TRANSFER_DENIED');
+    } finally {
+      await client.close();
+    }
+  });
+
   it('a foreground get (no --async) borrows the token of the agent\'s open wallet', async () => {
     const get = await petrel(ctx.home, ['get', '-q', `${ctx.prefix}/f2.bin`, join(ctx.out, 'fg.bin')]);
     expect(get.code, get.stdout + get.stderr).toBe(0);
