@@ -13,15 +13,14 @@ const tb = inject('testbed');
 const a = tb.servers.a;
 const PASSWORD = 'import-test-password';
 
-/** A client and a refresh token from the IdP's device flow, obtained outside petrel. */
-async function refreshTokenFromElsewhere(scope: string) {
+/** A client and its tokens from the IdP's device flow, obtained outside petrel. */
+async function loginElsewhere(scopes: string[]) {
   const oidc = createOidc({ caFile: tb.caFile });
   try {
-    const client = await oidc.register(tb.idp.url, ['openid', 'offline_access', scope]);
-    const login = await oidc.deviceLogin(client, { scopes: ['openid', 'offline_access', scope] });
+    const client = await oidc.register(tb.idp.url, [...new Set(['openid', 'offline_access', ...scopes])]);
+    const login = await oidc.deviceLogin(client, { scopes: ['openid', ...scopes] });
     await approveDevice(tb, login.userCode);
-    const tokens = await login.complete();
-    return { client, refreshToken: tokens.refreshToken as string };
+    return { client, tokens: await login.complete() };
   } finally {
     await oidc.close();
   }
@@ -43,7 +42,8 @@ describe('wallet import, and a credential the issuer kills', () => {
     // 60-s tokens: under the 5-min minimum validity, so the background refresh renews them at once.
     await setIdpConfig(tb, { accessTokenTtl: 60 });
     onTestFinished(() => setIdpConfig(tb, { accessTokenTtl: 600 }).then(() => undefined));
-    const { client, refreshToken } = await refreshTokenFromElsewhere('storage.read:/imp');
+    const { client, tokens } = await loginElsewhere(['offline_access', 'storage.read:/imp']);
+    const refreshToken = tokens.refreshToken as string;
     const files = await mkdtemp(join(home.dir, 'secrets-'));
     await writeFile(join(files, 'rt'), `${refreshToken}\n`, { mode: 0o600 });
     await writeFile(join(files, 'secret'), client.clientSecret ?? '', { mode: 0o600 });
@@ -94,12 +94,7 @@ describe('wallet import of an access token', () => {
 
   it('trades it by token exchange for a refresh token the agent then keeps alive', async () => {
     await setIdpConfig(tb, { accessTokenTtl: 60 });
-    const oidc = createOidc({ caFile: tb.caFile });
-    const client = await oidc.register(tb.idp.url, ['openid', 'offline_access', 'storage.read:/exch']);
-    const login = await oidc.deviceLogin(client, { scopes: ['openid', 'storage.read:/exch'] });
-    await approveDevice(tb, login.userCode);
-    const tokens = await login.complete();
-    await oidc.close();
+    const { client, tokens } = await loginElsewhere(['storage.read:/exch']);
     expect(tokens.refreshToken).toBeUndefined();
     const files = await mkdtemp(join(home.dir, 'secrets-'));
     await writeFile(join(files, 'at'), tokens.accessToken, { mode: 0o600 });
