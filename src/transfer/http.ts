@@ -6,6 +6,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { PetrelError } from '../errors.js';
 import { trustedCAs } from '../tls.js';
 import { networkError } from './errors.js';
+import { nodeSend } from './node-request.js';
 
 export interface HttpClientOptions {
   /** Extra CA certificates (PEM file) trusted beside the system's: PETREL_CA_FILE. */
@@ -109,11 +110,28 @@ export interface HttpResponse {
   url: URL;
 }
 
-/** Throws away a response body we do not need. */
+const DISCARD_LIMIT = 128 * 1024;
+
+/**
+ * Throws away a response body we do not need. A short body is read to its end, so the
+ * connection can serve the next request; a long one closes it.
+ */
 export async function discard(body: Readable): Promise<void> {
-  const dump = (body as { dump?: () => Promise<void> }).dump;
-  if (dump) await dump.call(body).catch(() => undefined);
-  else body.destroy();
+  const dump = (body as { dump?: (opts?: { limit: number }) => Promise<void> }).dump;
+  if (dump) {
+    await dump.call(body, { limit: DISCARD_LIMIT }).catch(() => undefined);
+    return;
+  }
+  if (body.readableEnded || body.destroyed) return;
+  await new Promise<void>((resolve) => {
+    let seen = 0;
+    body.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > DISCARD_LIMIT) body.destroy();
+    });
+    body.once('end', resolve).once('close', resolve).once('error', () => resolve());
+    body.resume();
+  });
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -123,6 +141,12 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
  * was meant for: a redirect to another scheme, host or port drops `Authorization`.
  */
 export async function send(client: HttpClient, req: HttpRequest): Promise<HttpResponse> {
+  // undici closes its connection after every HEAD; with a HEAD per file (sizes, digests) that
+  // was a TLS handshake per file. node:https keeps the connection.
+  if (req.method === 'HEAD' && !req.secretHeaders && !req.body) {
+    const { method, url, headers, token, signal, headersTimeout } = req;
+    return nodeSend(client, { method, url, headers, token, signal, idleTimeoutMs: headersTimeout });
+  }
   const tokenOrigin = req.url.origin;
   let url = req.url;
   for (let hop = 0; ; hop++) {

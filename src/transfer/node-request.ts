@@ -6,7 +6,7 @@ import { networkError } from './errors.js';
 import type { HttpClient, HttpResponse } from './http.js';
 
 export interface NodeRequest {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'HEAD' | 'PUT';
   url: URL;
   /** Header names are written exactly so, `Content-Length` included. */
   headers?: Record<string, string>;
@@ -15,6 +15,8 @@ export interface NodeRequest {
   /** A fresh body for every hop. */
   body?: (() => Readable) | undefined;
   signal?: AbortSignal | undefined;
+  /** Instead of the client's idle timeout: no byte for this long fails the request. */
+  idleTimeoutMs?: number | undefined;
   /**
    * Accept a header line ending in a bare LF: XRootD 5.5 ends `Content-Range` so when a `Digest`
    * follows it, which strict parsers (undici's included) reject.
@@ -46,7 +48,8 @@ function once(client: HttpClient, url: URL, req: NodeRequest, headers: Record<st
           },
         }),
     );
-    r.setTimeout(client.idleTimeoutMs, () => r.destroy(Object.assign(new Error(`no progress for ${client.idleTimeoutMs} ms`), { code: 'UND_ERR_BODY_TIMEOUT' })));
+    const idle = req.idleTimeoutMs ?? client.idleTimeoutMs;
+    r.setTimeout(idle, () => r.destroy(Object.assign(new Error(`no progress for ${idle} ms`), { code: 'UND_ERR_BODY_TIMEOUT' })));
     r.on('error', (e) => {
       body?.destroy();
       reject(e);
@@ -62,7 +65,8 @@ function once(client: HttpClient, url: URL, req: NodeRequest, headers: Record<st
 
 /**
  * A request through node:http(s), for what undici cannot do with XRootD 5.5: a PUT whose
- * `Content-Length` keeps its case, and a ranged GET whose reply has a malformed header line.
+ * `Content-Length` keeps its case, a ranged GET whose reply has a malformed header line, and a
+ * HEAD that keeps its connection (undici closes the connection after every HEAD).
  * Redirects are followed by hand, with the token only for the origin it was meant for.
  */
 export async function nodeSend(client: HttpClient, req: NodeRequest): Promise<HttpResponse> {

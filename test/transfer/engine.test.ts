@@ -87,6 +87,24 @@ describe('HTTP engine', () => {
     expect(res.checksum).toEqual({ algorithm: 'adler32', value: checksumOf('adler32', Buffer.from('no digest here')), verified: false });
   });
 
+
+  it('reuses its connections across verified downloads: the digest HEAD does not cost a TLS handshake per file', async () => {
+    const body = Buffer.from('small file');
+    let connections = 0;
+    const server = await standIn((req, res) => {
+      if (req.method === 'HEAD') res.writeHead(200, { 'Content-Length': body.length, Digest: `adler32=${checksumOf('adler32', body)}` }).end();
+      else res.end(body);
+    });
+    server.server.on('secureConnection', () => connections++);
+    const dir = await tempDir();
+    const e = engine();
+    for (let i = 0; i < 20; i++) {
+      const res = await e.run({ kind: 'get', source: `${server.url}/f${i}`, destination: join(dir, `f${i}`), token: null, checksum: 'adler32' }, ctx());
+      expect(res.checksum?.verified).toBe(true);
+    }
+    // One connection for the GETs and one for the HEADs (two HTTP stacks); before, one per HEAD.
+    expect(connections).toBeLessThanOrEqual(2);
+  });
   it('treats 429 and 503 as transient and carries the server’s Retry-After', async () => {
     const busy = await standIn((req, res) => {
       if (req.url === '/429') res.writeHead(429, { 'Retry-After': '7' }).end('slow down');
