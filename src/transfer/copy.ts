@@ -139,6 +139,10 @@ export async function thirdPartyCopy(client: HttpClient, task: TransferTask, ctx
     // Cut after it began (connection lost, stalled): the retry knows the leftover is its own.
     if (started && !ctx.signal.aborted && (err.code === 'TRANSFER_CONNECTION' || err.code === 'TRANSFER_TIMEOUT')) {
       err = new PetrelError('TRANSFER_INTERRUPTED', `copy ${task.source} → ${task.destination} was cut: ${err.message}`, { transient: true, cause: err });
+    } else if (!started && err.transient && leftoverIsOurs(task) && err.code !== 'TRANSFER_INTERRUPTED') {
+      // This attempt never reached the destination (it was restarting, say): what an earlier one
+      // left there is still ours, and the next attempt must know it.
+      err = new PetrelError('TRANSFER_INTERRUPTED', `${err.message} (an earlier attempt's partial copy may still be at the destination)`, { transient: true, retryAfterMs: err.retryAfterMs, cause: err });
     }
     // A copy that began (then failed, stalled, was cancelled or cut by a shutdown) leaves a 0-byte
     // or partial file behind; a retry with Overwrite: F would meet it. It cannot be resumed.

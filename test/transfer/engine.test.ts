@@ -187,6 +187,45 @@ describe('COPY against stand-ins', () => {
     expect(deleted).toEqual(['/y']);
   });
 
+  it('a cut copy whose next attempt finds the destination down still replaces its own leftover on the third', async () => {
+    // Attempt 1 is cut after the server took the COPY (its DELETE of the leftover fails too);
+    // attempt 2 meets a server not yet back (503); attempt 3 must still send Overwrite: T.
+    const copies: (string | undefined)[] = [];
+    const { url } = await standIn((req, res) => {
+      if (req.method !== 'COPY') {
+        res.writeHead(503).end('restarting');
+        return;
+      }
+      copies.push(req.headers.overwrite as string | undefined);
+      if (copies.length === 1) {
+        res.writeHead(202, { 'Content-Type': 'text/plain' });
+        res.write('Perf Marker\nStripe Index: 0\nStripe Bytes Transferred: 0\nEnd\n');
+        setTimeout(() => res.socket?.destroy(), 50);
+      } else if (copies.length === 2) {
+        res.writeHead(503).end('restarting');
+      } else {
+        res.writeHead(201, { 'Content-Type': 'text/plain' }).end('success: Created');
+      }
+    });
+    const e = engine();
+    const task: TransferTask = { kind: 'copy', source: `${a.url}/x`, destination: `${url}/y`, token: 'dst-token', sourceToken: 'src-token', checksum: 'none' };
+    let previousError: string | null = null;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const outcome: string | PetrelError = await e.run({ ...task, previousError, previousBytes: 0 }, ctx()).then(
+        () => 'done',
+        (x: unknown) => x as PetrelError,
+      );
+      if (attempt < 3) {
+        expect(outcome, `attempt ${attempt}`).toBeInstanceOf(PetrelError);
+        expect((outcome as PetrelError).transient).toBe(true);
+        previousError = (outcome as PetrelError).code;
+      } else {
+        expect(outcome).toBe('done');
+      }
+    }
+    expect(copies).toEqual(['F', 'T', 'T']);
+  });
+
   it('follows a COPY redirect on the same origin with the same headers, both tokens included', async () => {
     const seen: { path: string; auth?: string | undefined; tha?: string | undefined; source?: string | undefined; credential?: string | undefined }[] = [];
     const { url } = await standIn((req, res) => {
