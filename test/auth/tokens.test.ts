@@ -174,9 +174,10 @@ describe('renewal', () => {
     expect(refreshes.every((e) => e.outcome === 'success'), JSON.stringify(refreshes)).toBe(true);
     // Each renewal asked for the read scope at the prefix only.
     expect(new Set(refreshes.map((e) => e.scope))).toEqual(new Set(['storage.read:/tok-renew']));
-    // The job outlived several of the agent's token lifetimes, so tokens were renewed...
-    expect(seconds).toBeGreaterThan(2);
-    expect(calls, `${calls} refreshes in ${seconds} s`).toBeGreaterThanOrEqual(2);
+    // A token here is used up 1 s after it was issued (60-s tokens, 59 s minimum validity), so a
+    // job that ran S seconds outlived about S of them: they were renewed as it went...
+    expect(seconds).toBeGreaterThan(1);
+    expect(calls, `${calls} refreshes in ${seconds} s`).toBeGreaterThanOrEqual(Math.max(1, Math.floor(seconds) - 1));
     // ...at most once per background run and once per used-up token (single-flight), never per transfer.
     expect(calls, `${calls} refreshes in ${seconds} s`).toBeLessThanOrEqual(2 * Math.ceil(seconds) + 2);
   });
