@@ -72,28 +72,14 @@ export function createScheduler(deps: SchedulerDeps) {
     if (row) emit(jobId, { type: 'transfer', jobId, transfer: deps.transferView(row, live) });
   }
 
-  function busyHosts(): string[] {
-    return [...perHost].filter(([, n]) => n >= config.perHostConcurrency).map(([h]) => h);
-  }
-
   function pump(): void {
     if (stopping) return;
     clearTimeout(wakeTimer);
     wakeTimer = undefined;
-    for (;;) {
-      const free = config.concurrency - running.size;
-      if (free <= 0) return;
-      const rows = store.nextRunnable({ now: Date.now(), limit: free, busyHosts: busyHosts() });
-      if (!rows.length) break;
-      let skipped = false;
-      for (const row of rows) {
-        if ((perHost.get(row.host) ?? 0) >= config.perHostConcurrency) {
-          skipped = true;
-          continue;
-        }
-        start(row);
-      }
-      if (!skipped) break;
+    const free = config.concurrency - running.size;
+    if (free > 0) {
+      const room = (host: string) => config.perHostConcurrency - (perHost.get(host) ?? 0);
+      for (const row of store.nextRunnable({ now: Date.now(), limit: free, room })) start(row);
     }
     // Only backoffs need a timer: a transfer due now but held by a limit starts when one ends.
     const due = running.size < config.concurrency ? store.nextDueAt(Date.now()) : undefined;

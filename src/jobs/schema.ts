@@ -21,6 +21,18 @@ export const jobs = sqliteTable(
     errorHint: text('error_hint'),
     waitingReason: text('waiting_reason'),
     waitingHint: text('waiting_hint'),
+    // Tallies of the job's transfers, kept by a trigger on `transfers` (migration 0004), so a
+    // job's view costs one row read however many transfers it has.
+    queuedCount: integer('queued_count').notNull().default(0),
+    waitingCount: integer('waiting_count').notNull().default(0),
+    runningCount: integer('running_count').notNull().default(0),
+    succeededCount: integer('succeeded_count').notNull().default(0),
+    failedCount: integer('failed_count').notNull().default(0),
+    cancelledCount: integer('cancelled_count').notNull().default(0),
+    bytesDone: integer('bytes_done').notNull().default(0),
+    /** The sum of the known sizes; `bytesUnknown` transfers have none yet. */
+    bytesTotal: integer('bytes_total').notNull().default(0),
+    bytesUnknown: integer('bytes_unknown').notNull().default(0),
   },
   (t) => [index('jobs_state_created').on(t.state, t.createdAt), index('jobs_created').on(t.createdAt)],
 );
@@ -60,7 +72,7 @@ export const transfers = sqliteTable(
   (t) => [
     uniqueIndex('transfers_job_idx').on(t.jobId, t.idx),
     index('transfers_job_state').on(t.jobId, t.state),
-    index('transfers_queue').on(t.state, t.id),
+    index('transfers_host_queue').on(t.state, t.host, t.id),
     index('transfers_due').on(t.state, t.notBefore),
   ],
 );

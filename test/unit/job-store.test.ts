@@ -1,7 +1,10 @@
 import { statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { openDatabase, type OpenDatabase } from '../../src/jobs/database.js';
 import type { TransferRow } from '../../src/jobs/schema.js';
@@ -115,7 +118,7 @@ describe('nextRunnable', () => {
     const { store } = await openStore();
     const first = newJob(store, 2, { token: 't1' });
     const second = newJob(store, 1);
-    const rows = store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [] });
+    const rows = store.nextRunnable({ now: Date.now(), limit: 10 });
     expect(rows.map((r) => [r.jobId, r.idx])).toEqual([
       [first.id, 0],
       [first.id, 1],
@@ -128,7 +131,7 @@ describe('nextRunnable', () => {
   it('returns at most `limit` transfers', async () => {
     const { store } = await openStore();
     newJob(store, 5);
-    expect(store.nextRunnable({ now: Date.now(), limit: 2, busyHosts: [] })).toHaveLength(2);
+    expect(store.nextRunnable({ now: Date.now(), limit: 2 })).toHaveLength(2);
   });
 
   it('skips transfers that are running or finished', async () => {
@@ -136,7 +139,7 @@ describe('nextRunnable', () => {
     const job = newJob(store, 3);
     store.markRunning(transferAt(store, job.id, 0), 'run-1');
     store.finishTransfer(transferAt(store, job.id, 1).id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
-    expect(store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [] }).map((r) => r.idx)).toEqual([2]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.idx)).toEqual([2]);
   });
 
   it('holds back a transfer until its notBefore', async () => {
@@ -145,8 +148,8 @@ describe('nextRunnable', () => {
     const t = transferAt(store, job.id, 0);
     store.markRunning(t, 'run-1', 1_000);
     store.requeueTransfer(t.id, { notBefore: 5_000, bytesDone: 0, bytesTotal: null });
-    expect(store.nextRunnable({ now: 4_999, limit: 10, busyHosts: [] })).toEqual([]);
-    expect(store.nextRunnable({ now: 5_000, limit: 10, busyHosts: [] }).map((r) => r.id)).toEqual([t.id]);
+    expect(store.nextRunnable({ now: 4_999, limit: 10 })).toEqual([]);
+    expect(store.nextRunnable({ now: 5_000, limit: 10 }).map((r) => r.id)).toEqual([t.id]);
     expect(store.nextDueAt(4_000)).toBe(5_000);
     expect(store.nextDueAt(5_000), 'a transfer already due needs no timer').toBeUndefined();
   });
@@ -155,15 +158,31 @@ describe('nextRunnable', () => {
     const { store } = await openStore();
     newJob(store, 2, { host: HOST_A, prefix: 'a' });
     newJob(store, 2, { host: HOST_B, prefix: 'b' });
-    const rows = store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [HOST_A] });
+    const rows = store.nextRunnable({ now: Date.now(), limit: 10, room: (h) => (h === HOST_A ? 0 : 10) });
     expect(rows.map((r) => r.host)).toEqual([HOST_B, HOST_B]);
+  });
+
+  it('gives each host at most its room, oldest first across hosts', async () => {
+    const { store } = await openStore();
+    newJob(store, 3, { host: HOST_A, prefix: 'a' });
+    newJob(store, 3, { host: HOST_B, prefix: 'b' });
+    const rows = store.nextRunnable({ now: Date.now(), limit: 4, room: (h) => (h === HOST_A ? 1 : 5) });
+    expect(rows.map((r) => [r.host, r.idx])).toEqual([[HOST_A, 0], [HOST_B, 0], [HOST_B, 1], [HOST_B, 2]]);
+  });
+
+  it('finds the transfer of a free host queued behind 20,000 for a busy one', async () => {
+    const { store } = await openStore();
+    newJob(store, 20_000, { host: HOST_A, prefix: 'a' });
+    newJob(store, 1, { host: HOST_B, prefix: 'b' });
+    const rows = store.nextRunnable({ now: Date.now(), limit: 4, room: (h) => (h === HOST_A ? 0 : 4) });
+    expect(rows.map((r) => r.host)).toEqual([HOST_B]);
   });
 
   it('returns nothing when every host is busy', async () => {
     const { store } = await openStore();
     newJob(store, 1, { host: HOST_A });
     newJob(store, 1, { host: HOST_B });
-    expect(store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [HOST_A, HOST_B] })).toEqual([]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10, room: () => 0 })).toEqual([]);
   });
 });
 
@@ -301,7 +320,7 @@ describe('cancelJob', () => {
     const { store } = await openStore();
     const job = newJob(store, 3);
     store.cancelJob(job.id);
-    expect(store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [] })).toEqual([]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 })).toEqual([]);
   });
 });
 
@@ -319,7 +338,7 @@ describe('retryJob', () => {
     expect(store.getTransfer(bad!.id)).toMatchObject({ state: 'queued', attempts: 0, notBefore: 0, errorCode: null, errorMessage: null, finishedAt: null, bytesDone: 0 });
     expect(store.getTransfer(ok!.id)?.state).toBe('succeeded');
     expect(store.getJob(job.id)).toMatchObject({ state: 'queued', finishedAt: null, errorCode: null, errorMessage: null });
-    expect(store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [] }).map((r) => r.id)).toEqual([bad!.id]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.id)).toEqual([bad!.id]);
   });
 
   it('re-queues the transfers of a cancelled job', async () => {
@@ -360,7 +379,7 @@ describe('requeueOrphans', () => {
     store.markRunning(t, 'run-killed');
     expect(store.requeueOrphans('run-new')).toBe(1);
     expect(store.getTransfer(t.id)).toMatchObject({ state: 'queued', runId: null, notBefore: 0 });
-    expect(store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [] }).map((r) => r.id)).toContain(t.id);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.id)).toContain(t.id);
   });
 
   it('leaves transfers of the current run alone', async () => {
@@ -384,7 +403,7 @@ describe('requeueOrphans', () => {
     const restarted = createJobStore(again.db);
     expect(restarted.requeueOrphans('run-2')).toBe(2);
     expect(restarted.counts(job.id)).toMatchObject({ queued: 3, running: 0 });
-    expect(restarted.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [] })).toHaveLength(3);
+    expect(restarted.nextRunnable({ now: Date.now(), limit: 10 })).toHaveLength(3);
   });
 
   it('leaves finished transfers alone', async () => {
@@ -408,7 +427,78 @@ describe('requeueOrphans', () => {
     store.markRunning(t, 'run-killed');
     store.cancelJob(job.id);
     store.requeueOrphans('run-new');
-    expect(store.nextRunnable({ now: Date.now(), limit: 10, busyHosts: [] }).map((r) => r.id), 'a cancelled job’s transfer must not run again').toEqual([]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.id), 'a cancelled job’s transfer must not run again').toEqual([]);
+  });
+});
+
+describe('job tallies', () => {
+  /** What the counts and byte totals must be: computed from the transfer rows themselves. */
+  function truth(database: OpenDatabase, jobId: string) {
+    const rows = database.sqlite.prepare('SELECT state, bytes_done AS done, bytes_total AS total FROM transfers WHERE job_id = ?').all(jobId) as { state: string; done: number; total: number | null }[];
+    const counts: Record<string, number> = { total: rows.length, queued: 0, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+    for (const r of rows) counts[r.state] = (counts[r.state] ?? 0) + 1;
+    const bytesDone = rows.reduce((s, r) => s + r.done, 0);
+    const bytesTotal = rows.some((r) => r.total === null) ? null : rows.reduce((s, r) => s + (r.total ?? 0), 0);
+    return { counts, bytes: { bytesDone, bytesTotal } };
+  }
+
+  it('keep counts and bytes equal to the transfers through every kind of change, without reading the transfers', async () => {
+    const { store, database } = await openStore();
+    const job = newJob(store, 6);
+    const other = newJob(store, 2, { prefix: 'o' });
+    const check = () => {
+      for (const id of [job.id, other.id]) {
+        const t = truth(database, id);
+        expect(store.counts(id)).toEqual(t.counts);
+        expect(store.byteTotals(id)).toEqual(t.bytes);
+      }
+    };
+    check();
+    const [t0, t1, t2, t3, t4] = [0, 1, 2, 3, 4].map((i) => transferAt(store, job.id, i)) as [TransferRow, TransferRow, TransferRow, TransferRow, TransferRow];
+    for (const t of [t0, t1, t2, t3, t4]) store.markRunning(t, 'run-1');
+    check();
+    store.saveProgress([{ id: t0.id, bytesDone: 100, bytesTotal: 1000 }, { id: t1.id, bytesDone: 5, bytesTotal: null }]);
+    check();
+    store.finishTransfer(t0.id, { state: 'succeeded', bytesDone: 1000, bytesTotal: 1000 });
+    store.finishTransfer(t1.id, { state: 'failed', bytesDone: 5, bytesTotal: 50, error: FAIL });
+    store.requeueTransfer(t2.id, { notBefore: 0, bytesDone: 7, bytesTotal: 70, error: FAIL });
+    store.waitTransfer(t3.id, job.id, { reason: 'no credential', hint: undefined, bytesDone: 0, bytesTotal: null });
+    check();
+    expect(store.resumeWaiting()).toBe(1);
+    check();
+    expect(store.requeueOrphans('run-2')).toBe(1); // t4, left running by run-1
+    check();
+    store.cancelJob(job.id);
+    check();
+    expect(store.finishJobIfDone(job.id)?.state).toBe('cancelled');
+    expect(store.retryJob(job.id)).toBeGreaterThan(0);
+    check();
+    expect(store.counts(other.id)).toEqual({ total: 2, queued: 2, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
+  });
+
+  it('are filled in for the jobs of a database made before the tallies existed', async () => {
+    // A database migrated up to 0003 only, holding a job with one transfer done.
+    const dir = await tempDir();
+    const old = join(dir, 'migrations-0003');
+    await cp(join(import.meta.dirname, '..', '..', 'migrations'), old, { recursive: true });
+    const journal = JSON.parse(await readFile(join(old, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+    journal.entries = journal.entries.filter((e) => e.tag < '0004');
+    await writeFile(join(old, 'meta', '_journal.json'), JSON.stringify(journal));
+    const path = join(dir, 'jobs.db');
+    const before = new Database(path);
+    migrate(drizzle(before), { migrationsFolder: old });
+    before.exec(`INSERT INTO jobs (id, kind, state, created_at, options, transfer_count) VALUES ('j1', 'get', 'running', 1, '{}', 3);
+      INSERT INTO transfers (job_id, idx, source, destination, host, state, bytes_done, bytes_total) VALUES
+        ('j1', 0, 'https://a/0', '/d/0', 'https://a:443', 'succeeded', 10, 10),
+        ('j1', 1, 'https://a/1', '/d/1', 'https://a:443', 'queued', 0, NULL),
+        ('j1', 2, 'https://a/2', '/d/2', 'https://a:443', 'failed', 4, 8);`);
+    before.close();
+
+    const database = openDatabase(path);
+    onTestFinished(() => database.close());
+    const store = createJobStore(database.db);
+    expect(store.counts('j1')).toEqual({ total: 3, queued: 1, waiting: 0, running: 0, succeeded: 1, failed: 1, cancelled: 0 });
+    expect(store.byteTotals('j1')).toEqual({ bytesDone: 14, bytesTotal: null });
   });
 });
 

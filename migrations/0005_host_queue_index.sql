@@ -1,0 +1,2 @@
+DROP INDEX `transfers_queue`;--> statement-breakpoint
+CREATE INDEX `transfers_host_queue` ON `transfers` (`state`,`host`,`id`);
