@@ -15,7 +15,10 @@ export interface QueueMeasurements {
   transfers: number;
   submitSeconds: number;
   statusMs: Stats & { p99: number };
+  /** The agent's resident memory before the job came, its peak, and where it settled with the job queued. */
+  idleRssMB: number;
   peakRssMB: number;
+  queuedRssMB: number;
   running: number;
 }
 
@@ -47,10 +50,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-async function peakRssMB(pid: number): Promise<number> {
+/** VmRSS (now) or VmHWM (peak) of a process, in MB. */
+async function rssMB(pid: number, which: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
-  return kb / 1024;
+  return Number(new RegExp(`${which}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
 }
 
 /**
@@ -62,6 +65,7 @@ export async function measureQueue(tb: Testbed, opts: { socket: string; workDir:
   const client = createAgentClient({ socket: opts.socket, timeoutMs: 120_000 });
   try {
     const { pid } = await client.health();
+    const idleRssMB = await rssMB(pid, 'VmRSS');
     const transfers = Array.from({ length: opts.n }, (_, i) => ({ source: `${storage.url}/q/f${i}`, destination: join(opts.workDir, 'queue', `f${i}`) }));
     const t0 = process.hrtime.bigint();
     const { id } = await client.submit({ kind: 'get', transfers, checksum: 'none' });
@@ -84,9 +88,10 @@ export async function measureQueue(tb: Testbed, opts: { socket: string; workDir:
     }
     const sorted = [...latencies].sort((a, b) => a - b);
     const statusMs = { ...stats(latencies), p99: percentile(sorted, 99) };
-    const peak = await peakRssMB(pid);
+    const queuedRssMB = await rssMB(pid, 'VmRSS');
+    const peakRssMB = await rssMB(pid, 'VmHWM');
     await client.cancel(id);
-    return { transfers: opts.n, submitSeconds, statusMs, peakRssMB: peak, running };
+    return { transfers: opts.n, submitSeconds, statusMs, idleRssMB, peakRssMB, queuedRssMB, running };
   } finally {
     await client.close();
     await storage.close();

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PetrelError } from '../../src/errors.js';
 import { packageRoot } from '../../src/package-root.js';
-import { CLI_MAIN } from './agent-process.js';
+import { AGENT_NODE_OPTIONS, CLI_MAIN } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
 
 const UNITS = ['petrel-agent.socket', 'petrel-agent.service'] as const;
@@ -14,7 +14,7 @@ export function renderUnits(node = process.execPath, petrel = CLI_MAIN): Record<
   const read = (name: string) => readFileSync(join(packageRoot(), 'systemd', name), 'utf8');
   return {
     'petrel-agent.socket': read('petrel-agent.socket'),
-    'petrel-agent.service': read('petrel-agent.service').replace('@NODE@', node).replace('@PETREL@', petrel),
+    'petrel-agent.service': read('petrel-agent.service').replace('@NODE@', [node, ...AGENT_NODE_OPTIONS].join(' ')).replace('@PETREL@', petrel),
   };
 }
 

@@ -9,13 +9,25 @@ function bad(index: number, message: string, hint?: string): PetrelError {
   return new PetrelError('API_BAD_REQUEST', `transfer ${index}: ${message}`, { hint });
 }
 
-/** Checks each transfer's source and destination fit the job kind; local paths must be absolute. */
+/**
+ * Checks each transfer's source and destination fit the job kind; local paths must be absolute.
+ * Built for jobs of 100,000 transfers: a text already in normal form is kept (not copied), and
+ * host keys are shared.
+ */
 export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], copyMode: 'pull' | 'push' = 'pull'): NewTransfer[] {
   if (kind === 'prestage') {
     throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
   }
   const sides = SIDES[kind];
-  const destinations = new Map<string, number>();
+  const destinations = new Set<string>();
+  const hosts = new Map<string, string>();
+  const hostOf = (url: URL): string => {
+    const key = hostKey(url);
+    const known = hosts.get(key);
+    if (known !== undefined) return known;
+    hosts.set(key, key);
+    return key;
+  };
   return specs.map((spec, i) => {
     let source: Location;
     let destination: Location;
@@ -34,14 +46,21 @@ export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], 
         throw bad(i, `the local path ${spec[side]} must be absolute`);
       }
     }
-    const dest = locationText(destination);
-    const earlier = destinations.get(dest);
-    if (earlier !== undefined) throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
-    destinations.set(dest, i);
+    const dest = sameOr(spec.destination, locationText(destination));
+    if (destinations.has(dest)) {
+      const earlier = specs.findIndex((s, k) => k < i && sameOr(s.destination, locationText(parseLocation(s.destination, '/'))) === dest);
+      throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
+    }
+    destinations.add(dest);
     // The per-host limit counts against the storage that does the work: for a copy, the one
     // that receives the COPY.
     const remote = kind === 'copy' ? (copyMode === 'push' ? source : destination) : source.kind === 'remote' ? source : destination;
     if (remote.kind !== 'remote') throw bad(i, 'no URL in the transfer');
-    return { source: locationText(source), destination: dest, host: hostKey(remote.url) };
+    return { source: sameOr(spec.source, locationText(source)), destination: dest, host: hostOf(remote.url) };
   });
+}
+
+/** The text as given when it is already in normal form, so the request's string is kept, not a copy. */
+function sameOr(given: string, normal: string): string {
+  return given === normal ? given : normal;
 }
