@@ -4,6 +4,7 @@ import { createProgressDisplay } from './progress.js';
 
 /** Where a job is followed from: the agent's client, or the in-process queue. */
 export interface JobSource {
+  /** Job and progress events; per-transfer events are not needed (nor asked for). */
   events(id: string, signal?: AbortSignal): AsyncIterable<JobEvent>;
   detail(id: string, q?: JobDetailQuery): Promise<JobDetail>;
 }

@@ -52,7 +52,7 @@ export async function status(id: string, opts: Opts): Promise<number> {
 
 export async function wait(id: string, opts: Opts): Promise<number> {
   return withAgentClient(async (c) => {
-    const source: JobSource = { events: (jobId, signal) => c.events(jobId, signal), detail: (jobId, q) => c.job(jobId, q) };
+    const source: JobSource = { events: (jobId, signal) => c.events(jobId, signal, { transfers: 'false' }), detail: (jobId, q) => c.job(jobId, q) };
     const final = await followJob(source, id, { quiet: Boolean(opts.quiet || opts.json) });
     return reportOutcome(source, final, Boolean(opts.json));
   });

@@ -98,7 +98,7 @@ async function submitToAgent(request: SubmitJobRequest, opts: { json: boolean; q
       return EXIT.ok;
     }
     if (!opts.json) process.stderr.write(`petrel: job ${id} queued\n`);
-    const source: JobSource = { events: (jobId, signal) => client.events(jobId, signal), detail: (jobId, q) => client.job(jobId, q) };
+    const source: JobSource = { events: (jobId, signal) => client.events(jobId, signal, { transfers: 'false' }), detail: (jobId, q) => client.job(jobId, q) };
     const final = await followJob(source, id, { quiet: opts.quiet });
     return await reportOutcome(source, final, opts.json);
   } finally {
@@ -168,7 +168,7 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
   try {
     service.start();
     const job = service.submit({ ...request, checksum: request.checksum ?? 'adler32' });
-    const source: JobSource = { events: (id, signal) => service.follow(id, signal), detail: async (id, q) => service.detail(id, q) };
+    const source: JobSource = { events: (id, signal) => service.follow(id, signal, { transfers: false }), detail: async (id, q) => service.detail(id, q) };
     const final = await followJob(source, job.id, { quiet: opts.quiet, signal: interrupt.signal });
     if (interrupt.signal.aborted) {
       process.stderr.write('petrel: interrupted; run the same command again to resume\n');

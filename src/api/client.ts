@@ -17,6 +17,7 @@ import {
   type TokenRequest,
   type OpenWalletRequest,
   type JobDetailQuery,
+  type JobEventsQuery,
   type ListJobsQuery,
   type SubmitJobRequest,
 } from './schemas.js';
@@ -95,10 +96,10 @@ export function createAgentClient(opts: AgentClientOptions) {
     token: (req: TokenRequest) => call(TokenReply, 'POST', '/tokens', req),
 
     /** Server-sent events of one job until it ends (or `signal` aborts). */
-    async *events(id: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+    async *events(id: string, signal?: AbortSignal, q: JobEventsQuery = {}): AsyncGenerator<JobEvent> {
       let res;
       try {
-        res = await request(`http://petrel${API_PREFIX}/jobs/${encodeURIComponent(id)}/events`, {
+        res = await request(`http://petrel${API_PREFIX}/jobs/${encodeURIComponent(id)}/events${queryString(q)}`, {
           dispatcher,
           method: 'GET',
           headersTimeout: timeout,

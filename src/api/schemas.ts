@@ -133,6 +133,14 @@ export const JobDetailQuery = z
   .strict();
 export type JobDetailQuery = z.input<typeof JobDetailQuery>;
 
+export const JobEventsQuery = z
+  .object({
+    /** `false` leaves out the per-transfer events (two per file: a job of many small files sends thousands). */
+    transfers: z.enum(['true', 'false']).default('true'),
+  })
+  .strict();
+export type JobEventsQuery = z.input<typeof JobEventsQuery>;
+
 export const SubmitJobReply = z.object({ id: z.string(), job: JobView });
 export type SubmitJobReply = z.infer<typeof SubmitJobReply>;
 

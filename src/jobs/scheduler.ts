@@ -67,7 +67,7 @@ export function createScheduler(deps: SchedulerDeps) {
   }
 
   function emitTransfer(jobId: string, transferId: number, live?: LiveProgress): void {
-    if (!events.has(jobId)) return;
+    if (!events.wantsTransfers(jobId)) return;
     const row = store.getTransfer(transferId);
     if (row) emit(jobId, { type: 'transfer', jobId, transfer: deps.transferView(row, live) });
   }

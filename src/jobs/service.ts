@@ -133,13 +133,17 @@ export function createJobService(deps: JobServiceDeps) {
     },
 
     /** Follows a job: its current view, then every event, until it has finished or `signal` aborts. */
-    async *follow(id: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+    async *follow(id: string, signal?: AbortSignal, opts: { transfers: boolean } = { transfers: true }): AsyncGenerator<JobEvent> {
       const queue: JobEvent[] = [{ type: 'job', job: view(id) }];
       let wake: (() => void) | undefined;
-      const unsubscribe = events.subscribe(id, (ev) => {
-        queue.push(ev);
-        wake?.();
-      });
+      const unsubscribe = events.subscribe(
+        id,
+        (ev) => {
+          queue.push(ev);
+          wake?.();
+        },
+        opts,
+      );
       const onAbort = () => wake?.();
       signal?.addEventListener('abort', onAbort);
       try {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, stat, unlink } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import type { Checksummer } from './checksum.js';
 
 export async function fileSize(path: string): Promise<number> {
@@ -20,14 +20,3 @@ export async function hashPrefix(path: string, length: number, sum: Checksummer,
   const rs = createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1 << 20, signal });
   for await (const chunk of rs) sum.update(chunk as Buffer);
 }
-
-/** Flush a file's data to disk. */
-export async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-

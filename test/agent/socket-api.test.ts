@@ -116,6 +116,26 @@ describe('socket API', () => {
     expect(last?.state).toBe('succeeded');
     expect(last?.finishedAt).toBeDefined();
   });
+
+  it('leaves per-transfer events out of the stream when asked (transfers=false), keeping job events to the end', async () => {
+    const token = await mintToken(tb, { scope: 'storage.read:/' });
+    const paths = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const path = `/sse-quiet-${randomUUID().slice(0, 8)}-${i}.bin`;
+      await writeDataFile(tb.servers.a, path, 4096);
+      return path;
+    }));
+    const { id } = await agent.client.submit({ kind: 'get', token, transfers: paths.map((p, i) => ({ source: `${tb.servers.a.url}${p}`, destination: join(home.dir, 'sse-quiet', `f${i}`) })) });
+    const types = new Set<string>();
+    let last;
+    for await (const ev of agent.client.events(id, undefined, { transfers: 'false' })) {
+      types.add(ev.type);
+      if (ev.type === 'job') last = ev.job;
+    }
+    expect(types.has('transfer')).toBe(false);
+    expect(types.has('job')).toBe(true);
+    expect(last?.state).toBe('succeeded');
+    expect(last?.counts.succeeded).toBe(20);
+  });
 });
 
 describe('one agent per socket', () => {
