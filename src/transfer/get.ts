@@ -1,5 +1,4 @@
 import { close, createWriteStream, fsync, open } from 'node:fs';
-import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
@@ -110,9 +109,11 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
         });
         await pipeline(res.body, tap, out);
       } catch (e) {
+        // What failed first: the file, or (else) the network, whose error the torn-down file stream repeats later.
+        const local = localFailure;
         // The descriptor is closed below: not while a write of the torn-down stream is in flight.
-        if (!out.closed) await once(out, 'close');
-        if (localFailure) throw localError(localFailure, part, 'writing');
+        if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+        if (local) throw localError(local, part, 'writing');
         throw networkError(e, url);
       }
       await syncFd(fd).catch((e: unknown) => {
