@@ -10,7 +10,7 @@ import { httpError, localError, networkError } from './errors.js';
 import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { nodeSend } from './node-request.js';
 import { renameDurably } from '../durable.js';
-import { fileSize, hashPrefix, removeFile } from './local-file.js';
+import { createWriteBehind, fileSize, hashPrefix, removeFile } from './local-file.js';
 import { verifyChecksum } from './verify.js';
 import { createTap } from './stream-tap.js';
 import { partPath, type TransferContext, type TransferResult, type TransferTask } from './task.js';
@@ -102,15 +102,19 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
       let localFailure: unknown;
       const out = createWriteStream('', { fd, start: offset, highWaterMark: 1 << 20, autoClose: false });
       out.on('error', (e) => (localFailure ??= e));
+      const writeBehind = createWriteBehind(fd);
       try {
         const tap = createTap(sum, (n) => {
           done += n;
+          writeBehind.wrote(n);
           ctx.onProgress({ bytesDone: done, bytesTotal: total });
         });
         await pipeline(res.body, tap, out);
+        await writeBehind.settle();
       } catch (e) {
         // What failed first: the file, or (else) the network, whose error the torn-down file stream repeats later.
         const local = localFailure;
+        await writeBehind.settle();
         // The descriptor is closed below: not while a write of the torn-down stream is in flight.
         if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
         if (local) throw localError(local, part, 'writing');
