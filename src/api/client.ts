@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { isErrorCode, PetrelError } from '../errors.js';
 import {
@@ -46,29 +46,57 @@ function unreachable(socket: string, e: unknown): PetrelError {
   });
 }
 
+interface RawReply {
+  status: number;
+  body: IncomingMessage;
+}
+
 /** The CLI's typed view of the agent: every reply is parsed with the schema the agent validates with. */
 export function createAgentClient(opts: AgentClientOptions) {
-  const dispatcher = new Agent({ connect: { socketPath: opts.socket }, keepAliveTimeout: 10_000 });
+  // node:http, not undici: the CLI starts on every command, and loading undici cost it 50 ms.
+  const agent = new HttpAgent({ keepAlive: true, keepAliveMsecs: 10_000 });
   const timeout = opts.timeoutMs ?? 30_000;
 
-  async function call<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.output<S>> {
-    let res;
+  /** One request over the socket; `idle` bounds the wait for the reply's start (0: none). */
+  function send(method: 'GET' | 'POST', path: string, body: string | undefined, idle: number, signal?: AbortSignal): Promise<RawReply> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        {
+          socketPath: opts.socket,
+          host: 'petrel',
+          path: `${API_PREFIX}${path}`,
+          method,
+          agent,
+          headers: body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+          ...(signal ? { signal } : {}),
+        },
+        (res) => {
+          req.setTimeout(0);
+          resolve({ status: res.statusCode ?? 0, body: res });
+        },
+      );
+      if (idle > 0) req.setTimeout(idle, () => req.destroy(Object.assign(new Error(`no answer within ${idle / 1000} s`), { code: 'ETIMEDOUT' })));
+      req.on('error', (e) => reject(unreachable(opts.socket, e)));
+      req.end(body);
+    });
+  }
+
+  async function readJson(res: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
     try {
-      res = await request(`http://petrel${API_PREFIX}${path}`, {
-        dispatcher,
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? null : JSON.stringify(body),
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
-    } catch (e) {
-      throw unreachable(opts.socket, e);
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return undefined;
     }
-    const json: unknown = await res.body.json().catch(() => undefined);
-    if (res.statusCode >= 400) {
+  }
+
+  async function call<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.output<S>> {
+    const res = await send(method, path, body === undefined ? undefined : JSON.stringify(body), timeout);
+    const json = await readJson(res.body);
+    if (res.status >= 400) {
       const err = ErrorBody.safeParse(json);
-      if (!err.success) throw new PetrelError('INTERNAL', `the agent answered ${res.statusCode} without an error body`);
+      if (!err.success) throw new PetrelError('INTERNAL', `the agent answered ${res.status} without an error body`);
       const { code, message, hint } = err.data.error;
       throw new PetrelError(isErrorCode(code) ? code : 'INTERNAL', message, { hint });
     }
@@ -97,21 +125,10 @@ export function createAgentClient(opts: AgentClientOptions) {
 
     /** Server-sent events of one job until it ends (or `signal` aborts). */
     async *events(id: string, signal?: AbortSignal, q: JobEventsQuery = {}): AsyncGenerator<JobEvent> {
-      let res;
-      try {
-        res = await request(`http://petrel${API_PREFIX}/jobs/${encodeURIComponent(id)}/events${queryString(q)}`, {
-          dispatcher,
-          method: 'GET',
-          headersTimeout: timeout,
-          bodyTimeout: 0,
-          signal,
-        });
-      } catch (e) {
-        throw unreachable(opts.socket, e);
-      }
-      if (res.statusCode >= 400) {
-        const err = ErrorBody.safeParse(await res.body.json().catch(() => undefined));
-        const info = err.success ? err.data.error : { code: 'INTERNAL', message: `the agent answered ${res.statusCode}` };
+      const res = await send('GET', `/jobs/${encodeURIComponent(id)}/events${queryString(q)}`, undefined, timeout, signal);
+      if (res.status >= 400) {
+        const err = ErrorBody.safeParse(await readJson(res.body));
+        const info = err.success ? err.data.error : { code: 'INTERNAL', message: `the agent answered ${res.status}` };
         throw new PetrelError(isErrorCode(info.code) ? info.code : 'INTERNAL', info.message, { hint: info.hint });
       }
       let buf = '';
@@ -133,7 +150,9 @@ export function createAgentClient(opts: AgentClientOptions) {
       }
     },
 
-    close: () => dispatcher.close(),
+    close: async () => {
+      agent.destroy();
+    },
   };
 }
 
