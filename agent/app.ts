@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -23,7 +24,8 @@ export interface AppDeps {
   maxRequestBytes: number;
 }
 
-export type AppEnv = { Variables: { deps: AppDeps } };
+/** Served by @hono/node-server: the Node request is at hand (its body read with backpressure). */
+export type AppEnv = { Variables: { deps: AppDeps }; Bindings: HttpBindings };
 
 function errorResponse(err: PetrelError) {
   return { error: err.toJSON() };

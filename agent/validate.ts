@@ -13,7 +13,8 @@ function describe(error: z.ZodError): string {
     .join('; ');
 }
 
-function parseWith<S extends z.ZodType>(schema: S, what: string) {
+/** A parser that throws API_BAD_REQUEST naming `what` and the first few problems. */
+export function parseWith<S extends z.ZodType>(schema: S, what: string) {
   return (value: unknown): z.output<S> => {
     const res = schema.safeParse(value);
     if (!res.success) {

@@ -9,6 +9,7 @@ import {
   JobEvent,
   JobList,
   JobView,
+  NDJSON_TYPE,
   ShutdownReply,
   SubmitJobReply,
   RefreshOutcome,
@@ -29,6 +30,14 @@ export interface AgentClientOptions {
 }
 
 type Query = Record<string, unknown>;
+
+/** Jobs with more transfers than this are sent as NDJSON. */
+const NDJSON_ABOVE = 1000;
+
+function toNdjson(req: SubmitJobRequest): string {
+  const { transfers, ...header } = req;
+  return [JSON.stringify(header), ...transfers.map((t) => JSON.stringify(t))].join('\n');
+}
 
 function queryString(q: Query = {}): string {
   const params = new URLSearchParams();
@@ -58,7 +67,7 @@ export function createAgentClient(opts: AgentClientOptions) {
   const timeout = opts.timeoutMs ?? 30_000;
 
   /** One request over the socket; `idle` bounds the wait for the reply's start (0: none). */
-  function send(method: 'GET' | 'POST', path: string, body: string | undefined, idle: number, signal?: AbortSignal): Promise<RawReply> {
+  function send(method: 'GET' | 'POST', path: string, body: string | undefined, idle: number, signal?: AbortSignal, type = 'application/json'): Promise<RawReply> {
     return new Promise((resolve, reject) => {
       const req = httpRequest(
         {
@@ -67,7 +76,7 @@ export function createAgentClient(opts: AgentClientOptions) {
           path: `${API_PREFIX}${path}`,
           method,
           agent,
-          headers: body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+          headers: body === undefined ? {} : { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) },
           ...(signal ? { signal } : {}),
         },
         (res) => {
@@ -91,8 +100,8 @@ export function createAgentClient(opts: AgentClientOptions) {
     }
   }
 
-  async function call<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.output<S>> {
-    const res = await send(method, path, body === undefined ? undefined : JSON.stringify(body), timeout);
+  async function call<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown, ndjson?: string): Promise<z.output<S>> {
+    const res = await send(method, path, ndjson ?? (body === undefined ? undefined : JSON.stringify(body)), timeout, undefined, ndjson === undefined ? 'application/json' : NDJSON_TYPE);
     const json = await readJson(res.body);
     if (res.status >= 400) {
       const err = ErrorBody.safeParse(json);
@@ -112,7 +121,8 @@ export function createAgentClient(opts: AgentClientOptions) {
   return {
     health: () => call(Health, 'GET', '/health'),
     shutdown: () => call(ShutdownReply, 'POST', '/agent/shutdown'),
-    submit: (req: SubmitJobRequest) => call(SubmitJobReply, 'POST', '/jobs', req),
+    /** Large jobs go as NDJSON, which the agent takes a line at a time instead of holding the whole body. */
+    submit: (req: SubmitJobRequest) => (req.transfers.length > NDJSON_ABOVE ? call(SubmitJobReply, 'POST', '/jobs', undefined, toNdjson(req)) : call(SubmitJobReply, 'POST', '/jobs', req)),
     list: (q: ListJobsQuery = {}) => call(JobList, 'GET', `/jobs${queryString(q)}`),
     job: (id: string, q: JobDetailQuery = {}) => call(JobDetail, 'GET', `/jobs/${encodeURIComponent(id)}${queryString(q)}`),
     cancel: (id: string) => call(JobView, 'POST', `/jobs/${encodeURIComponent(id)}/cancel`),

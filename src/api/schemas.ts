@@ -34,10 +34,13 @@ const Location = z.string().min(1).max(8192);
 export const TransferSpec = z.object({ source: Location, destination: Location }).strict();
 export type TransferSpec = z.infer<typeof TransferSpec>;
 
+/** The most transfers one job may hold. */
+export const MAX_TRANSFERS = 1_000_000;
+
 export const SubmitJobRequest = z
   .object({
     kind: JobKind,
-    transfers: z.array(TransferSpec).min(1).max(1_000_000),
+    transfers: z.array(TransferSpec).min(1).max(MAX_TRANSFERS),
     /** An explicit bearer token for every transfer of the job (unmanaged: never refreshed). */
     token: z.string().min(1).max(65_536).optional(),
     /** A copy's token for reading its source; without it, `token` serves both sides. */
@@ -53,6 +56,14 @@ export const SubmitJobRequest = z
   .strict();
 export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;
 export type SubmitJob = z.output<typeof SubmitJobRequest>;
+
+/**
+ * The first line of a job sent as NDJSON (`Content-Type: application/x-ndjson`): the request
+ * without its transfers, which follow one per line. The agent then never holds the whole body.
+ */
+export const SubmitJobHeader = SubmitJobRequest.omit({ transfers: true });
+export type SubmitJobHeader = z.output<typeof SubmitJobHeader>;
+export const NDJSON_TYPE = 'application/x-ndjson';
 
 export const Counts = z.object({
   total: z.number().int(),

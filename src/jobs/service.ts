@@ -1,4 +1,4 @@
-import { isFinal, type JobDetail, type JobDetailQuery, type JobEvent, type JobList, type JobView, type ListJobsQuery, type SubmitJob } from '../api/schemas.js';
+import { isFinal, MAX_TRANSFERS, type JobDetail, type JobDetailQuery, type JobEvent, type JobList, type JobView, type ListJobsQuery, type SubmitJobHeader, type TransferSpec } from '../api/schemas.js';
 import { ListJobsQuery as ListJobsQuerySchema, JobDetailQuery as JobDetailQuerySchema } from '../api/schemas.js';
 import type { AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
@@ -9,7 +9,8 @@ import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
 import { createScheduler, type SchedulerDeps } from './scheduler.js';
 import { createJobStore } from './store.js';
-import { prepareTransfers } from './validate.js';
+import { createTransferPreparer } from './validate.js';
+import type { NewTransfer } from './store.js';
 import { jobView, transferView } from './views.js';
 
 export interface JobServiceDeps {
@@ -73,25 +74,47 @@ export function createJobService(deps: JobServiceDeps) {
     }, JOB_EVENT_EVERY_MS);
   }
 
+  /**
+   * A job whose transfers arrive one at a time (the NDJSON form of POST /v1/jobs), each checked as
+   * it comes; nothing is stored until `commit`, which writes the job and all its transfers at once.
+   */
+  function begin(header: SubmitJobHeader) {
+    const prepare = createTransferPreparer(header.kind, header.copyMode);
+    const transfers: NewTransfer[] = [];
+    return {
+      add(spec: TransferSpec): void {
+        if (transfers.length >= MAX_TRANSFERS) throw new PetrelError('API_BAD_REQUEST', `a job holds at most ${MAX_TRANSFERS.toLocaleString('en')} transfers`, { hint: 'split it into several jobs' });
+        transfers.push(prepare(spec, transfers.length));
+      },
+      commit(): JobView {
+        if (!transfers.length) throw new PetrelError('API_BAD_REQUEST', 'the job has no transfers', { hint: 'give at least one source and destination' });
+        const row = store.createJob({
+          kind: header.kind,
+          transfers,
+          token: header.token,
+          sourceToken: header.sourceToken,
+          protectToken: deps.protectToken,
+          options: { checksum: header.checksum, ...(header.copyMode ? { copyMode: header.copyMode } : {}), ...(header.overwrite ? { overwrite: true } : {}), ...(header.fallback ? { fallback: header.fallback } : {}) },
+        });
+        deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: transfers.length });
+        scheduler.wake();
+        return view(row.id);
+      },
+    };
+  }
+
   return {
     start(): void {
       scheduler.start();
     },
 
-    submit(req: SubmitJob): JobView {
-      const transfers = prepareTransfers(req.kind, req.transfers, req.copyMode);
-      const row = store.createJob({
-        kind: req.kind,
-        transfers,
-        token: req.token,
-        sourceToken: req.sourceToken,
-        protectToken: deps.protectToken,
-        options: { checksum: req.checksum, ...(req.copyMode ? { copyMode: req.copyMode } : {}), ...(req.overwrite ? { overwrite: true } : {}), ...(req.fallback ? { fallback: req.fallback } : {}) },
-      });
-      deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: transfers.length });
-      scheduler.wake();
-      return view(row.id);
+    submit(req: SubmitJobHeader & { transfers: readonly TransferSpec[] }): JobView {
+      const job = begin(req);
+      req.transfers.forEach((t) => job.add(t));
+      return job.commit();
     },
+
+    begin,
 
     view,
 

@@ -10,16 +10,16 @@ function bad(index: number, message: string, hint?: string): PetrelError {
 }
 
 /**
- * Checks each transfer's source and destination fit the job kind; local paths must be absolute.
- * Built for jobs of 100,000 transfers: a text already in normal form is kept (not copied), and
- * host keys are shared.
+ * Checks transfers one at a time, as they arrive, against the job kind: local paths must be
+ * absolute, and no two transfers may write one destination. Built for jobs of 100,000 transfers:
+ * a text already in normal form is kept (not copied), and host keys are shared.
  */
-export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], copyMode: 'pull' | 'push' = 'pull'): NewTransfer[] {
+export function createTransferPreparer(kind: JobKind, copyMode: 'pull' | 'push' = 'pull'): (spec: TransferSpec, index: number) => NewTransfer {
   if (kind === 'prestage') {
     throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
   }
   const sides = SIDES[kind];
-  const destinations = new Set<string>();
+  const destinations = new Map<string, number>();
   const hosts = new Map<string, string>();
   const hostOf = (url: URL): string => {
     const key = hostKey(url);
@@ -28,7 +28,7 @@ export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], 
     hosts.set(key, key);
     return key;
   };
-  return specs.map((spec, i) => {
+  return (spec, i) => {
     let source: Location;
     let destination: Location;
     try {
@@ -47,17 +47,20 @@ export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], 
       }
     }
     const dest = sameOr(spec.destination, locationText(destination));
-    if (destinations.has(dest)) {
-      const earlier = specs.findIndex((s, k) => k < i && sameOr(s.destination, locationText(parseLocation(s.destination, '/'))) === dest);
-      throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
-    }
-    destinations.add(dest);
+    const earlier = destinations.get(dest);
+    if (earlier !== undefined) throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
+    destinations.set(dest, i);
     // The per-host limit counts against the storage that does the work: for a copy, the one
     // that receives the COPY.
     const remote = kind === 'copy' ? (copyMode === 'push' ? source : destination) : source.kind === 'remote' ? source : destination;
     if (remote.kind !== 'remote') throw bad(i, 'no URL in the transfer');
     return { source: sameOr(spec.source, locationText(source)), destination: dest, host: hostOf(remote.url) };
-  });
+  };
+}
+
+/** All of a job's transfers at once (see createTransferPreparer). */
+export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], copyMode: 'pull' | 'push' = 'pull'): NewTransfer[] {
+  return specs.map(createTransferPreparer(kind, copyMode));
 }
 
 /** The text as given when it is already in normal form, so the request's string is kept, not a copy. */

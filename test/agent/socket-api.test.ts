@@ -65,6 +65,42 @@ describe('socket API', () => {
     expect((await agent.client.health()).ok).toBe(true);
   });
 
+  const ndjson = (...lines: unknown[]) => lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n');
+  const NDJSON = { 'content-type': 'application/x-ndjson' };
+
+  it('takes a job as NDJSON, the job on the first line and a transfer on each after, in order', async () => {
+    const token = await mintToken(tb, { scope: 'storage.read:/' });
+    const paths = await Promise.all([0, 1, 2].map(async (i) => {
+      const path = `/ndjson-${randomUUID().slice(0, 8)}-${i}.bin`;
+      await writeDataFile(tb.servers.a, path, 1000 + i);
+      return path;
+    }));
+    const body = ndjson({ kind: 'get', token, checksum: 'adler32' }, ...paths.map((p, i) => ({ source: `${tb.servers.a.url}${p}`, destination: join(home.dir, 'nd', `f${i}`) })), '');
+    const res = await call('POST', '/v1/jobs', body, NDJSON);
+    expect(res.status).toBe(201);
+    const id = (res.json as { id: string }).id;
+    const done = await waitForJob(agent.client, id, finished);
+    expect(done.state).toBe('succeeded');
+    const detail = await agent.client.job(id);
+    expect(detail.transfers.map((t) => [t.index, t.source, t.bytesDone])).toEqual(paths.map((p, i) => [i, `${tb.servers.a.url}${p}`, 1000 + i]));
+  });
+
+  it.each([
+    ['an empty body', '', 'the body is empty'],
+    ['a job line that is not a job', ndjson({ kind: 'teleport' }, { source: 'https://h/x', destination: '/tmp/x' }), 'line 1'],
+    ['a line that is not JSON', ndjson({ kind: 'get' }, { source: 'https://h/x', destination: '/tmp/x' }, '{"source": '), 'line 3: not JSON'],
+    ['a transfer with an unknown field', ndjson({ kind: 'get' }, { source: 'https://h/x', destination: '/tmp/x', size: 1 }), 'line 2'],
+    ['a relative path on the fourth line', ndjson({ kind: 'get' }, { source: 'https://h/a', destination: '/tmp/a' }, { source: 'https://h/b', destination: '/tmp/b' }, { source: 'https://h/c', destination: 'c' }), 'transfer 2: the local path c must be absolute'],
+    ['no transfers', ndjson({ kind: 'get' }), 'no transfers'],
+  ] as const)('refuses an NDJSON job with %s, naming where, and stores nothing', async (_what, body, said) => {
+    const before = (await agent.client.list({ limit: 1000 })).jobs.length;
+    const res = await call('POST', '/v1/jobs', body, NDJSON);
+    expect(res.status).toBe(400);
+    expect(res.json?.error?.code).toBe('API_BAD_REQUEST');
+    expect(res.json?.error?.message).toContain(said);
+    expect((await agent.client.list({ limit: 1000 })).jobs.length).toBe(before);
+  });
+
   it('refuses an oversized request with 413 and keeps serving', async () => {
     const big = JSON.stringify({ kind: 'get', transfers: Array.from({ length: 2000 }, (_, i) => ({ source: `https://h.example/f${i}`, destination: `/tmp/f${i}` })) });
     const res = await call('POST', '/v1/jobs', big, { 'content-type': 'application/json' });

@@ -91,14 +91,14 @@ describe('get and put through the agent', () => {
     expect(job.failedTransfers[0].attempts).toBe(1);
   });
 
-  it('runs one job of 1,000 small files to the end, every file correct', async () => {
+  it('runs one job of 1,200 small files to the end, every file correct (submitted as NDJSON, above 1,000)', async () => {
     // A server of its own: the other test files' aborted downloads can crash a shared XRootD 5.5.3
     // while this job opens connections (see resilience.test.ts).
     const a = await startXrootd(tb, `m${randomUUID().slice(0, 4)}`);
     onTestFinished(() => stopServer(a));
     const dir = `/many-${randomUUID().slice(0, 8)}`;
     const contents = new Map<string, Buffer>();
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < 1200; i++) {
       const data = randomBytes(1024 + (i % 7) * 100);
       contents.set(`f${i}.dat`, data);
       await writeDataFile(a, `${dir}/f${i}.dat`, data);
@@ -113,7 +113,7 @@ describe('get and put through the agent', () => {
     const res = await petrel(home, ['get', '--async', '--wait', '--json', '--checksum', 'none', '--token', tokenFile, '--from-file', list, `${out}/`], { timeoutMs: 170_000 });
     const why = async () => `${res.stderr}${res.stdout.slice(0, 3000)}\n${JSON.stringify(await agent.client.list({ state: 'running' }))}\n${agent.log().slice(-3000)}`;
     if (res.code !== 0) expect.fail(await why());
-    expect(JSON.parse(res.stdout).counts).toMatchObject({ total: 1000, succeeded: 1000 });
+    expect(JSON.parse(res.stdout).counts).toMatchObject({ total: 1200, succeeded: 1200 });
     for (const [name, data] of contents) {
       expect((await readFile(join(out, name))).equals(data), name).toBe(true);
     }
