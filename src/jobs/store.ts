@@ -183,8 +183,8 @@ export function createJobStore(db: Db) {
 
     /**
      * Queued transfers due by `now`, oldest first, at most `room(host)` for each host (hosts at
-     * their limit get none). Each host's queue is read through an index on (state, host, id), so
-     * the cost does not grow with the transfers queued behind a busy host.
+     * their limit get none). Each host's queue is read through a partial index of the queued
+     * transfers by (host, id), so the cost does not grow with the transfers behind a busy host.
      */
     nextRunnable(opts: { now: number; limit: number; room?: (host: string) => number }): RunnableTransfer[] {
       const rows: RunnableTransfer[] = [];
@@ -484,7 +484,7 @@ function prepareHotStatements(db: Db) {
     ),
     nextRunnableOf: client.prepare(
       `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.source_token AS sourceToken, j.options AS options
-       FROM transfers t INDEXED BY transfers_host_queue JOIN jobs j ON j.id = t.job_id
+       FROM transfers t INDEXED BY transfers_queued_by_host JOIN jobs j ON j.id = t.job_id
        WHERE t.state = 'queued' AND t.host = ? AND t.not_before <= ? AND j.state != 'cancelled'
        ORDER BY t.id LIMIT ?`,
     ),
