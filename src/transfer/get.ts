@@ -19,6 +19,21 @@ const openFile = promisify(open);
 const syncFd = promisify(fsync);
 const closeFd = promisify(close);
 
+/** Opens the part file, making its directory only when it is missing (not a syscall per file of a job). */
+async function openPart(part: string, flags: 'r+' | 'w'): Promise<number> {
+  try {
+    return await openFile(part, flags);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw localError(e, part, 'writing');
+  }
+  await mkdir(dirname(part), { recursive: true }).catch((e: unknown) => {
+    throw localError(e, dirname(part), 'creating');
+  });
+  return openFile(part, flags).catch((e: unknown) => {
+    throw localError(e, part, 'writing');
+  });
+}
+
 function contentLength(res: HttpResponse): number | null {
   const v = header(res.headers, 'content-length');
   const n = v === undefined ? NaN : Number(v);
@@ -72,10 +87,6 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
   const dest = task.destination;
   const part = partPath(dest);
   const algo = task.checksum === 'none' ? undefined : task.checksum;
-  await mkdir(dirname(dest), { recursive: true }).catch((e: unknown) => {
-    throw localError(e, dirname(dest), 'creating');
-  });
-
   const planned = await resumeOffset(client, url, task, await fileSize(part), ctx.signal);
   // The part file is hashed before the request, so the reply does not sit unread meanwhile.
   let sum: Checksummer | undefined = algo ? createChecksummer(algo) : undefined;
@@ -94,9 +105,9 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
     // One descriptor for writing and for the fsync after it (opening a file costs a millisecond
     // of kernel time on some file systems, which a job of thousands of small files feels). A
     // numeric descriptor: in Node 20, a FileHandle that fed a write stream never answers sync().
-    const fd = await openFile(part, offset > 0 ? 'r+' : 'w').catch(async (e: unknown) => {
+    const fd = await openPart(part, offset > 0 ? 'r+' : 'w').catch(async (e: unknown) => {
       await discard(res.body);
-      throw localError(e, part, 'writing');
+      throw e;
     });
     try {
       let localFailure: unknown;
