@@ -28,7 +28,7 @@ interface Plan {
   statusCalls: number;
 }
 
-const FULL: Plan = { runs: 3, bigBytes: 1024 * MiB, smallFiles: 2000, curlLoopFiles: 500, gfalFiles: 100, copies: 500, gfalCopies: 30, queued: 100_000, statusCalls: 500 };
+const FULL: Plan = { runs: 5, bigBytes: 1024 * MiB, smallFiles: 2000, curlLoopFiles: 300, gfalFiles: 60, copies: 500, gfalCopies: 20, queued: 100_000, statusCalls: 500 };
 const QUICK: Plan = { runs: 1, bigBytes: 256 * MiB, smallFiles: 200, curlLoopFiles: 100, gfalFiles: 20, copies: 100, gfalCopies: 10, queued: 20_000, statusCalls: 100 };
 
 /** A home of its own for an agent: config, state and socket under `dir`. */
