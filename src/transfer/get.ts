@@ -142,7 +142,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
     throw new PetrelError('TRANSFER_CONNECTION', `GET ${url.href}: the connection ended after ${done} of ${total} bytes`, { transient: true });
   }
 
-  const checksum = sum && algo ? await verifyChecksum(task, algo, sum.digest(), await remoteDigest(client, url, task.token, algo, ctx.signal, total ?? done), () => removeFile(part)) : undefined;
+  const checksum = sum && algo ? await verifyChecksum(task, algo, sum.digest(), await remoteDigest(client, url, task.token, algo, ctx.signal, total ?? done, { keepAlive: true }), () => removeFile(part)) : undefined;
   await renameDurably(part, dest).catch((e: unknown) => {
     throw localError(e, dest, 'renaming into');
   });

@@ -100,6 +100,12 @@ export interface HttpRequest {
   signal?: AbortSignal | undefined;
   /** Instead of the client's idle timeout, for a reply the server may take longer to start. */
   headersTimeout?: number | undefined;
+  /**
+   * HEAD only: keep the connection for the next request. Not by default: XRootD 5.5.3 crashed
+   * (SIGSEGV in libssl and libXrdUtils) when a job of copies reused connections for its
+   * concurrent HEADs; downloads' digest HEADs, one at a time per origin, do not upset it.
+   */
+  keepAlive?: boolean | undefined;
 }
 
 export interface HttpResponse {
@@ -141,9 +147,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
  * was meant for: a redirect to another scheme, host or port drops `Authorization`.
  */
 export async function send(client: HttpClient, req: HttpRequest): Promise<HttpResponse> {
-  // undici closes its connection after every HEAD; with a HEAD per file (sizes, digests) that
-  // was a TLS handshake per file. node:https keeps the connection.
-  if (req.method === 'HEAD' && !req.secretHeaders && !req.body) {
+  // undici closes its connection after every HEAD: for a download's digest, one per file, that
+  // was a TLS handshake per file, so those go through node:https, which keeps the connection.
+  if (req.method === 'HEAD' && req.keepAlive && !req.secretHeaders && !req.body) {
     const { method, url, headers, token, signal, headersTimeout } = req;
     return nodeSend(client, { method, url, headers, token, signal, idleTimeoutMs: headersTimeout });
   }

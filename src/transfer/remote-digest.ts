@@ -21,13 +21,14 @@ export async function remoteDigest(
   algo: ChecksumAlgorithm,
   signal: AbortSignal,
   size: number | null,
+  opts: { keepAlive?: boolean } = {},
 ): Promise<string | undefined> {
   return client.oneAtATime(
     url.origin,
     async () => {
       const limit = digestTimeoutMs(client, size);
       try {
-        const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal, headersTimeout: limit });
+        const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal, headersTimeout: limit, keepAlive: opts.keepAlive });
         await discard(head.body);
         return head.status === 200 ? serverDigest(head.headers.digest, algo) : undefined;
       } catch (e) {
