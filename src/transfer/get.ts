@@ -26,6 +26,25 @@ async function openPart(part: string, flags: 'r+' | 'w'): Promise<number> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw localError(e, part, 'writing');
   }
+  return openInNewDirectory(part, flags);
+}
+
+/**
+ * Creates the part file if there is none (O_EXCL): a fresh download then needs no stat to learn
+ * there is nothing to resume. Undefined when one exists.
+ */
+async function createPart(part: string): Promise<number | undefined> {
+  try {
+    return await openFile(part, 'wx');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return undefined;
+    if (code !== 'ENOENT') throw localError(e, part, 'writing');
+  }
+  return openInNewDirectory(part, 'wx');
+}
+
+async function openInNewDirectory(part: string, flags: 'r+' | 'w' | 'wx'): Promise<number> {
   await mkdir(dirname(part), { recursive: true }).catch((e: unknown) => {
     throw localError(e, dirname(part), 'creating');
   });
@@ -72,9 +91,38 @@ async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offse
     if (res.status !== 206) return refuse('GET', url, res);
     await discard(res.body); // a range we did not ask for: start over
   }
+  // No Want-Digest here: XRootD 5.5.3 crashed (SIGSEGV) on GETs asking for checksums not yet
+  // known, even one at a time; the digest comes by HEAD after the data (remoteDigest).
   const res = await send(client, { method: 'GET', url, token: task.token, signal });
   if (res.status !== 200) return refuse('GET', url, res);
   return { res, offset: 0 };
+}
+
+/** Streams a reply into the part file from `offset` on, checksumming and counting, then fsyncs it. */
+async function writeBody(res: HttpResponse, fd: number, offset: number, url: URL, part: string, sum: Checksummer | undefined, onBytes: (n: number) => void): Promise<void> {
+  let localFailure: unknown;
+  const out = createWriteStream('', { fd, start: offset, highWaterMark: 1 << 20, autoClose: false });
+  out.on('error', (e) => (localFailure ??= e));
+  const writeBehind = createWriteBehind(fd);
+  try {
+    const tap = createTap(sum, (n) => {
+      writeBehind.wrote(n);
+      onBytes(n);
+    });
+    await pipeline(res.body, tap, out);
+    await writeBehind.settle();
+  } catch (e) {
+    // What failed first: the file, or (else) the network, whose error the torn-down file stream repeats later.
+    const local = localFailure;
+    await writeBehind.settle();
+    // The descriptor is closed by the caller: not while a write of the torn-down stream is in flight.
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+    if (local) throw localError(local, part, 'writing');
+    throw networkError(e, url);
+  }
+  await syncFd(fd).catch((e: unknown) => {
+    throw localError(e, part, 'writing');
+  });
 }
 
 /**
@@ -87,65 +135,58 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
   const dest = task.destination;
   const part = partPath(dest);
   const algo = task.checksum === 'none' ? undefined : task.checksum;
-  const planned = await resumeOffset(client, url, task, await fileSize(part), ctx.signal);
-  // The part file is hashed before the request, so the reply does not sit unread meanwhile.
   let sum: Checksummer | undefined = algo ? createChecksummer(algo) : undefined;
-  if (planned.offset > 0 && sum) {
-    await hashPrefix(part, planned.offset, sum, ctx.signal).catch((e: unknown) => {
-      throw localError(e, part, 'reading');
-    });
-  }
-  const { res, offset } = await fetchBody(client, url, task, planned.offset, planned.total, ctx.signal);
-  if (offset === 0 && planned.offset > 0 && algo) sum = createChecksummer(algo); // the server sent it all again
-  const total = res && offset === 0 ? contentLength(res) : planned.total;
-
-  let done = offset;
-  ctx.onProgress({ bytesDone: done, bytesTotal: total });
-  if (res) {
-    // One descriptor for writing and for the fsync after it (opening a file costs a millisecond
-    // of kernel time on some file systems, which a job of thousands of small files feels). A
-    // numeric descriptor: in Node 20, a FileHandle that fed a write stream never answers sync().
-    const fd = await openPart(part, offset > 0 ? 'r+' : 'w').catch(async (e: unknown) => {
-      await discard(res.body);
-      throw e;
-    });
-    try {
-      let localFailure: unknown;
-      const out = createWriteStream('', { fd, start: offset, highWaterMark: 1 << 20, autoClose: false });
-      out.on('error', (e) => (localFailure ??= e));
-      const writeBehind = createWriteBehind(fd);
-      try {
-        const tap = createTap(sum, (n) => {
-          done += n;
-          writeBehind.wrote(n);
-          ctx.onProgress({ bytesDone: done, bytesTotal: total });
-        });
-        await pipeline(res.body, tap, out);
-        await writeBehind.settle();
-      } catch (e) {
-        // What failed first: the file, or (else) the network, whose error the torn-down file stream repeats later.
-        const local = localFailure;
-        await writeBehind.settle();
-        // The descriptor is closed below: not while a write of the torn-down stream is in flight.
-        if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
-        if (local) throw localError(local, part, 'writing');
-        throw networkError(e, url);
-      }
-      await syncFd(fd).catch((e: unknown) => {
-        throw localError(e, part, 'writing');
+  // One descriptor for writing and for the fsync after it (opening a file costs a millisecond
+  // of kernel time on some file systems, which a job of thousands of small files feels). A
+  // numeric descriptor: in Node 20, a FileHandle that fed a write stream never answers sync().
+  // A fresh download creates its part file first, which also tells it there is nothing to resume.
+  let fd = await createPart(part);
+  // A part file this attempt created and never wrote to goes again if the attempt fails: a
+  // refused or unreachable download leaves nothing beside its destination.
+  let created = fd !== undefined;
+  let done: number;
+  let total: number | null;
+  try {
+    const planned = fd === undefined ? await resumeOffset(client, url, task, await fileSize(part), ctx.signal) : { offset: 0, total: null };
+    // The part file is hashed before the request, so the reply does not sit unread meanwhile.
+    if (planned.offset > 0 && sum) {
+      await hashPrefix(part, planned.offset, sum, ctx.signal).catch((e: unknown) => {
+        throw localError(e, part, 'reading');
       });
-    } finally {
-      await closeFd(fd).catch(() => undefined);
     }
+    const { res, offset } = await fetchBody(client, url, task, planned.offset, planned.total, ctx.signal);
+    if (offset === 0 && planned.offset > 0 && algo) sum = createChecksummer(algo); // the server sent it all again
+    total = res && offset === 0 ? contentLength(res) : planned.total;
+    done = offset;
+    ctx.onProgress({ bytesDone: done, bytesTotal: total });
+    if (res) {
+      fd ??= await openPart(part, offset > 0 ? 'r+' : 'w').catch(async (e: unknown) => {
+        await discard(res.body);
+        throw e;
+      });
+      await writeBody(res, fd, offset, url, part, sum, (n) => {
+        created = false;
+        done += n;
+        ctx.onProgress({ bytesDone: done, bytesTotal: total });
+      });
+    }
+  } catch (e) {
+    if (created) await removeFile(part);
+    throw e;
+  } finally {
+    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
   }
   if (total !== null && done !== total) {
     throw new PetrelError('TRANSFER_CONNECTION', `GET ${url.href}: the connection ended after ${done} of ${total} bytes`, { transient: true });
   }
 
-  const checksum = sum && algo ? await verifyChecksum(task, algo, sum.digest(), await remoteDigest(client, url, task.token, algo, ctx.signal, total ?? done, { keepAlive: true }), () => removeFile(part)) : undefined;
+  let checksum: TransferResult['checksum'];
+  if (sum && algo) {
+    const remote = await remoteDigest(client, url, task.token, algo, ctx.signal, total ?? done, { keepAlive: true });
+    checksum = await verifyChecksum(task, algo, sum.digest(), remote, () => removeFile(part));
+  }
   await renameDurably(part, dest).catch((e: unknown) => {
     throw localError(e, dest, 'renaming into');
   });
   return { bytesDone: done, bytesTotal: total ?? done, ...(checksum ? { checksum } : {}) };
 }
-

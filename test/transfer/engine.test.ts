@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,7 @@ import { PetrelError } from '../../src/errors.js';
 import { checksumOf } from '../../src/transfer/checksum.js';
 import { createHttpEngine } from '../../src/transfer/engine.js';
 import type { TransferTask } from '../../src/transfer/task.js';
-import { mintToken, writeDataFile } from '../testbed/index.js';
+import { freePort, mintToken, writeDataFile } from '../testbed/index.js';
 
 const tb = inject('testbed');
 const { a } = tb.servers;
@@ -105,6 +105,32 @@ describe('HTTP engine', () => {
     // One connection for the GETs and one for the HEADs (two HTTP stacks); before, one per HEAD.
     expect(connections).toBeLessThanOrEqual(2);
   });
+  it('against XRootD, checksum on: a missing file fails as not found and a forbidden one as denied, each for good', async () => {
+    const dir = await tempDir();
+    const e = engine();
+    const read = await mintToken(tb, { scope: 'storage.read:/' });
+    const missing = (await e.run({ kind: 'get', source: `${a.url}/missing-${randomUUID()}`, destination: join(dir, 'm'), token: read, checksum: 'adler32' }, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(missing.code).toBe('TRANSFER_NOT_FOUND');
+    expect(missing.transient).toBe(false);
+    const path = `/forbidden-${randomUUID().slice(0, 6)}.bin`;
+    await writeDataFile(a, path, 1000);
+    const elsewhere = await mintToken(tb, { scope: 'storage.read:/elsewhere' });
+    const denied = (await e.run({ kind: 'get', source: `${a.url}${path}`, destination: join(dir, 'd'), token: elsewhere, checksum: 'adler32' }, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(denied.code).toBe('TRANSFER_DENIED');
+    expect(denied.transient).toBe(false);
+    // Nothing is left beside the destinations.
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('leaves no part file behind when the storage cannot be reached', async () => {
+    const port = await freePort();
+    const dir = await tempDir();
+    const err = (await engine().run({ kind: 'get', source: `https://localhost:${port}/f`, destination: join(dir, 'sub', 'f'), token: null, checksum: 'adler32' }, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(err.code).toBe('TRANSFER_CONNECTION');
+    expect(err.transient).toBe(true);
+    expect(await readdir(join(dir, 'sub'))).toEqual([]);
+  });
+
   it('treats 429 and 503 as transient and carries the server’s Retry-After', async () => {
     const busy = await standIn((req, res) => {
       if (req.url === '/429') res.writeHead(429, { 'Retry-After': '7' }).end('slow down');
