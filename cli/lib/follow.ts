@@ -11,7 +11,7 @@ export interface JobSource {
 
 /** Follows a job's events to its end, drawing progress unless quiet. Returns the final view. */
 export async function followJob(src: JobSource, id: string, opts: { quiet: boolean; signal?: AbortSignal }): Promise<JobView> {
-  const display = opts.quiet ? undefined : createProgressDisplay();
+  const display = opts.quiet ? undefined : await createProgressDisplay();
   let last: JobView | undefined;
   let said: string | undefined;
   try {

@@ -1,4 +1,3 @@
-import cliProgress from 'cli-progress';
 import type { JobView, ProgressEvent } from '../../src/api/schemas.js';
 import { formatBytes } from './output.js';
 
@@ -17,10 +16,14 @@ function line(view: JobView, p?: ProgressEvent): string {
   return `job ${view.id} ${view.state}: ${done}/${view.counts.total} transfers, ${formatBytes(bytes.bytesDone)} of ${total}, ${formatBytes(bytes.rate)}/s`;
 }
 
-/** A progress bar on a terminal; elsewhere a plain line every few seconds (logs, CI). */
-export function createProgressDisplay(stream: NodeJS.WriteStream = process.stderr): ProgressDisplay {
+/**
+ * A progress bar on a terminal; elsewhere a plain line every few seconds (logs, CI). The bar's
+ * library is loaded only for a terminal: every command that waits would pay 10 ms for it.
+ */
+export async function createProgressDisplay(stream: NodeJS.WriteStream = process.stderr): Promise<ProgressDisplay> {
   let last: JobView | undefined;
   if (stream.isTTY) {
+    const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(
       {
         stream,

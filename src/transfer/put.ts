@@ -13,6 +13,12 @@ import type { TransferContext, TransferResult, TransferTask } from './task.js';
 import { verifyChecksum } from './verify.js';
 
 /**
+ * Uploads are read and sent 64 KiB at a time, curl's upload buffer: with 1 MiB writes XRootD 5.5
+ * spent 40% more CPU receiving the same bytes (measured with bench/, 256 MiB PUTs).
+ */
+const UPLOAD_CHUNK = 64 << 10;
+
+/**
  * Uploads a local file with Content-Length, checksummed as it streams, then compares with the
  * server's digest. A copy this upload wrote and that cannot be right (cut short by a cancel, the
  * wrong size, the wrong checksum) is deleted again; nothing else at the destination is touched.
@@ -59,7 +65,7 @@ async function send_(client: HttpClient, task: TransferTask, url: URL, size: num
       ctx.onProgress({ bytesDone: sent, bytesTotal: size });
     });
     // pipeline closes the file when the request stops reading, whatever the reason.
-    return pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, (e) => {
+    return pipeline(createReadStream(src, { highWaterMark: UPLOAD_CHUNK }), tap, (e) => {
       if (e && (e as NodeJS.ErrnoException).syscall) localFailure ??= e;
     });
   };
