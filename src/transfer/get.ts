@@ -1,4 +1,4 @@
-import { close, createWriteStream, fsync, open } from 'node:fs';
+import { close, createWriteStream, fsync, open, write, writev } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
@@ -18,6 +18,8 @@ import { partPath, type TransferContext, type TransferResult, type TransferTask 
 const openFile = promisify(open);
 const syncFd = promisify(fsync);
 const closeFd = promisify(close);
+const writevFd = (fd: number, chunks: Buffer[], position: number): Promise<number> =>
+  new Promise((resolve, reject) => writev(fd, chunks, position, (e, n) => (e ? reject(e) : resolve(n))));
 
 /** Opens the part file, making its directory only when it is missing (not a syscall per file of a job). */
 async function openPart(part: string, flags: 'r+' | 'w'): Promise<number> {
@@ -98,10 +100,56 @@ async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offse
   return { res, offset: 0 };
 }
 
+/** Replies up to this size are gathered and written in one call: for a small file, a write stream costs more than its data. */
+const GATHER_LIMIT = 1 << 20;
+
+/** Writes all of `chunks` at the start of the file, however many calls the kernel needs. */
+async function writeAll(fd: number, chunks: Buffer[]): Promise<void> {
+  let rest = chunks;
+  let position = 0;
+  while (rest.length) {
+    const n = await writevFd(fd, rest, position);
+    if (n === 0) throw new Error('the file system accepted no bytes');
+    position += n;
+    let left = n;
+    while (rest.length && left >= (rest[0] as Buffer).length) left -= (rest.shift() as Buffer).length;
+    if (left > 0) rest = [(rest[0] as Buffer).subarray(left), ...rest.slice(1)];
+  }
+}
+
+/** A small reply, read whole, checksummed and counted as it comes, then written and fsynced. */
+async function writeGathered(res: HttpResponse, fd: number, url: URL, part: string, sum: Checksummer | undefined, onBytes: (n: number) => void): Promise<void> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      sum?.update(chunk);
+      chunks.push(chunk);
+      onBytes(chunk.length);
+    }
+  } catch (e) {
+    throw networkError(e, url);
+  }
+  await writeAll(fd, chunks).catch((e: unknown) => {
+    throw localError(e, part, 'writing');
+  });
+  await syncFd(fd).catch((e: unknown) => {
+    throw localError(e, part, 'writing');
+  });
+}
+
+/**
+ * The write stream's file calls, but for close: the descriptor is the caller's. pipeline()
+ * destroys the stream when the transfer fails or is cancelled, and a destroyed WriteStream closes
+ * its descriptor even with `autoClose: false`; the caller's own close then hit whatever had taken
+ * that number meanwhile, a socket say, and libuv aborted the agent (SIGABRT in epoll_ctl).
+ */
+const KEEP_DESCRIPTOR = { write, writev, close: (_fd: number, done: (e: NodeJS.ErrnoException | null) => void) => done(null) };
+
 /** Streams a reply into the part file from `offset` on, checksumming and counting, then fsyncs it. */
-async function writeBody(res: HttpResponse, fd: number, offset: number, url: URL, part: string, sum: Checksummer | undefined, onBytes: (n: number) => void): Promise<void> {
+async function writeBody(res: HttpResponse, fd: number, offset: number, size: number | null, url: URL, part: string, sum: Checksummer | undefined, onBytes: (n: number) => void): Promise<void> {
+  if (offset === 0 && size !== null && size <= GATHER_LIMIT) return writeGathered(res, fd, url, part, sum, onBytes);
   let localFailure: unknown;
-  const out = createWriteStream('', { fd, start: offset, highWaterMark: 1 << 20, autoClose: false });
+  const out = createWriteStream('', { fd, start: offset, highWaterMark: 1 << 20, autoClose: false, fs: KEEP_DESCRIPTOR });
   out.on('error', (e) => (localFailure ??= e));
   const writeBehind = createWriteBehind(fd);
   try {
@@ -164,7 +212,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
         await discard(res.body);
         throw e;
       });
-      await writeBody(res, fd, offset, url, part, sum, (n) => {
+      await writeBody(res, fd, offset, total, url, part, sum, (n) => {
         created = false;
         done += n;
         ctx.onProgress({ bytesDone: done, bytesTotal: total });
