@@ -144,7 +144,8 @@ describe('third-party copy when the destination dies', () => {
       await h.cleanup();
       await stopServer(dest);
     }
-  });
+    // The job may need a restart, retries and two checksums of 1 GiB: up to the wait above.
+  }, 200_000);
 });
 
 describe('many copies', () => {
