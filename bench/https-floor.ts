@@ -1,20 +1,44 @@
-// node dist/bench/https-floor.js URL TOKEN_FILE CA_FILE: one GET through undici (the client
-// Petrel's downloads use), the body read and thrown away. Nothing of Petrel runs: this is what
-// Node's HTTPS stack alone costs on this machine, the floor under any download Petrel makes.
-import { readFileSync } from 'node:fs';
+// node dist/bench/https-floor.js get URL TOKEN_FILE CA_FILE
+// node dist/bench/https-floor.js put URL TOKEN_FILE CA_FILE FILE
+// One request through the client Petrel uses for it (undici for GET, node:https for PUT, read and
+// sent 64 KiB at a time), the GET's body read and thrown away. Nothing of Petrel runs: this is
+// what Node's HTTPS stack alone costs on this machine, the floor under Petrel's transfers.
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { Agent, request } from 'undici';
 
-const [url, tokenFile, caFile] = process.argv.slice(2);
-if (!url || !tokenFile || !caFile) {
-  process.stderr.write('usage: https-floor URL TOKEN_FILE CA_FILE\n');
+const [method, url, tokenFile, caFile, file] = process.argv.slice(2);
+if ((method !== 'get' && method !== 'put') || !url || !tokenFile || !caFile || (method === 'put' && !file)) {
+  process.stderr.write('usage: https-floor get URL TOKEN_FILE CA_FILE | put URL TOKEN_FILE CA_FILE FILE\n');
   process.exit(2);
 }
-const dispatcher = new Agent({ connect: { ca: readFileSync(caFile) } });
-const res = await request(url, { dispatcher, headers: { Authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` } });
-let bytes = 0;
-for await (const chunk of res.body) bytes += (chunk as Buffer).length;
-await dispatcher.close();
-if (res.statusCode !== 200 || bytes === 0) {
-  process.stderr.write(`GET ${url}: ${res.statusCode}, ${bytes} bytes\n`);
+const ca = readFileSync(caFile);
+const authorization = `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`;
+
+async function get(): Promise<void> {
+  const dispatcher = new Agent({ connect: { ca } });
+  const res = await request(url as string, { dispatcher, headers: { Authorization: authorization } });
+  let bytes = 0;
+  for await (const chunk of res.body) bytes += (chunk as Buffer).length;
+  await dispatcher.close();
+  if (res.statusCode !== 200 || bytes === 0) throw new Error(`GET ${url}: ${res.statusCode}, ${bytes} bytes`);
+}
+
+function put(path: string): Promise<void> {
+  const size = statSync(path).size;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url as string, { method: 'PUT', ca, headers: { Authorization: authorization, 'Content-Length': String(size) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode && res.statusCode < 300 ? resolve() : reject(new Error(`PUT ${url}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    createReadStream(path, { highWaterMark: 64 << 10 }).pipe(req);
+  });
+}
+
+try {
+  await (method === 'get' ? get() : put(file as string));
+} catch (e) {
+  process.stderr.write(`${(e as Error).message}\n`);
   process.exit(1);
 }

@@ -175,7 +175,7 @@ async function main(): Promise<void> {
       const floor = await compare(
         ctx('https floor'),
         plan.runs,
-        () => timed(process.execPath, [FLOOR, `${a.url}/bench/big.bin`, tokenFile, tb.caFile]),
+        () => timed(process.execPath, [FLOOR, 'get', `${a.url}/bench/big.bin`, tokenFile, tb.caFile]),
         () => timed('curl', [...curl, '-o', '/dev/null', `${a.url}/bench/big.bin`]),
       );
       add(`Node's HTTPS alone: GET ${size}, body discarded`, 'MB/s', floor, throughput, { tool: 'curl -o /dev/null' }, false, {
@@ -194,6 +194,10 @@ async function main(): Promise<void> {
           ...(checksum === 'adler32' ? { note: 'verifying asks the server for the adler32 of what it stored: XRootD reads the new file back to compute it (its CPU is in the servers column).' } : {}),
         });
       }
+      const floor = await compare(ctx('https floor put'), plan.runs, () => timed(process.execPath, [FLOOR, 'put', `${b.url}/bench/put-floor.bin`, tokenFile, tb.caFile, local]), curlPut);
+      add(`Node's HTTPS alone: PUT ${size}`, 'MB/s', floor, throughput, { tool: 'curl -T' }, false, {
+        note: 'no Petrel code: node:https sending the file 64 KiB at a time, as Petrel\'s uploads do. The best an upload through Node reaches here.',
+      });
       await rm(local, { force: true });
     }
 

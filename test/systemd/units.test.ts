@@ -15,7 +15,7 @@ describe('systemd units', () => {
     const res = await petrel(h, ['agent', 'install-service', '--no-enable', '--dir', dir, '--json']);
     expect(res.code, res.stderr).toBe(0);
     const service = await readFile(join(dir, 'petrel-agent.service'), 'utf8');
-    expect(service).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 ${CLI} agent run`);
+    expect(service).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --initial-old-space-size=32 ${CLI} agent run`);
     expect(service).toMatch(/^UMask=0077$/m);
     expect(service).toMatch(/^NoNewPrivileges=yes$/m);
     const socket = await readFile(join(dir, 'petrel-agent.socket'), 'utf8');
