@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { PetrelError } from '../errors.js';
 import { networkError } from './errors.js';
 import type { HttpClient, HttpResponse } from './http.js';
@@ -14,6 +14,8 @@ export interface NodeRequest {
   token?: string | null | undefined;
   /** A fresh body for every hop. */
   body?: (() => Readable) | undefined;
+  /** Or: writes the body to the request itself (and ends it), afresh for every hop. */
+  writeBody?: ((req: Writable) => void) | undefined;
   signal?: AbortSignal | undefined;
   /** Instead of the client's idle timeout: no byte for this long fails the request. */
   idleTimeoutMs?: number | undefined;
@@ -57,6 +59,8 @@ function once(client: HttpClient, url: URL, req: NodeRequest, headers: Record<st
     if (body) {
       body.on('error', (e) => r.destroy(e));
       body.pipe(r);
+    } else if (req.writeBody) {
+      req.writeBody(r);
     } else {
       r.end();
     }

@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import { PetrelError } from '../errors.js';
 import { createChecksummer, type Checksummer } from './checksum.js';
@@ -8,15 +7,9 @@ import { httpError, localError } from './errors.js';
 import { bodyText, discard, header, type HttpClient } from './http.js';
 import { nodeSend } from './node-request.js';
 import { deleteRemote } from './remote-file.js';
-import { createTap } from './stream-tap.js';
+import { writeFileBody } from './file-body.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
 import { verifyChecksum } from './verify.js';
-
-/**
- * Uploads are read and sent 64 KiB at a time, curl's upload buffer: with 1 MiB writes XRootD 5.5
- * spent 40% more CPU receiving the same bytes (measured with bench/, 256 MiB PUTs).
- */
-const UPLOAD_CHUNK = 64 << 10;
 
 /**
  * Uploads a local file with Content-Length, checksummed as it streams, then compares with the
@@ -53,25 +46,27 @@ async function send_(client: HttpClient, task: TransferTask, url: URL, size: num
   let sent = 0;
   let localFailure: unknown;
   ctx.onProgress({ bytesDone: 0, bytesTotal: size });
-  const body = () => {
+  const writeBody = (req: Writable) => {
     // Every hop (redirect) sends the file from its start, with a checksum and count of its own.
     const hopSum = algo ? createChecksummer(algo) : undefined;
     sum = hopSum;
     sent = 0;
     state.started = true;
-    const tap = createTap(hopSum, (n) => {
-      if (sum !== hopSum) return;
-      sent += n;
-      ctx.onProgress({ bytesDone: sent, bytesTotal: size });
-    });
-    // pipeline closes the file when the request stops reading, whatever the reason.
-    return pipeline(createReadStream(src, { highWaterMark: UPLOAD_CHUNK }), tap, (e) => {
-      if (e && (e as NodeJS.ErrnoException).syscall) localFailure ??= e;
+    writeFileBody(req, {
+      path: src,
+      size,
+      onChunk: (chunk) => {
+        if (sum !== hopSum) return;
+        hopSum?.update(chunk);
+        sent += chunk.length;
+        ctx.onProgress({ bytesDone: sent, bytesTotal: size });
+      },
+      onReadError: (e) => (localFailure ??= e),
     });
   };
   let res;
   try {
-    res = await nodeSend(client, { method: 'PUT', url, headers: { 'Content-Length': String(size) }, token: task.token, body, signal: ctx.signal });
+    res = await nodeSend(client, { method: 'PUT', url, headers: { 'Content-Length': String(size) }, token: task.token, writeBody, signal: ctx.signal });
   } catch (e) {
     if (localFailure) throw localError(localFailure, src, 'reading');
     throw e;

@@ -168,6 +168,32 @@ describe('HTTP engine', () => {
     expect(res).toMatchObject({ bytesDone: data.length, checksum: { verified: true, value: checksumOf('adler32', data) } });
   });
 
+  it('sends an upload again from its start when the storage redirects it, and the bytes arrive whole', async () => {
+    const data = randomBytes((1 << 20) + 4321); // more than the upload's buffers hold at once
+    const dir = await tempDir();
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dir, 'up.bin'), data);
+    const received: { path: string; bytes: Buffer }[] = [];
+    const server = await standIn((req, res) => {
+      if (req.url === '/door') {
+        // A door that redirects before reading the body, as dCache does.
+        res.writeHead(307, { Location: '/pool/up.bin' }).end();
+        req.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', bytes: Buffer.concat(chunks) });
+        res.writeHead(201).end();
+      });
+    });
+    const res = await engine().run({ kind: 'put', source: join(dir, 'up.bin'), destination: `${server.url}/door`, token: null, checksum: 'none' }, ctx());
+    expect(res.bytesDone).toBe(data.length);
+    expect(received.map((r) => r.path)).toEqual(['/pool/up.bin']);
+    expect(received[0]?.bytes.equals(data)).toBe(true);
+  });
+
   // Mounting a small tmpfs needs root, which CI has.
   it.runIf(process.getuid?.() === 0)('fails at once on a full disk, removing the partial file', async () => {
     const dir = await tempDir();
