@@ -91,6 +91,17 @@ export interface OidcOptions {
   clientName?: string;
 }
 
+/** openid-client, with a fetch that trusts the system CAs plus PETREL_CA_FILE. */
+async function load(opts: OidcOptions) {
+  const oidc = await import('openid-client');
+  const dispatcher = new Agent({ connect: { ca: trustedCAs(opts.caFile) } });
+  const fetchImpl: OidcLib.CustomFetch = (url, init) =>
+    undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher }) as unknown as Promise<Response>;
+  return { oidc, dispatcher, fetchImpl, requestOptions: { [oidc.customFetch]: fetchImpl, timeout: opts.timeoutS ?? 30 } };
+}
+
+type OidcSetup = Awaited<ReturnType<typeof load>>;
+
 /**
  * The OAuth2 flows Petrel needs (protocols.md §5), over openid-client, trusting the system CAs
  * plus PETREL_CA_FILE. Issuer metadata is discovered once per issuer and client.
@@ -98,15 +109,8 @@ export interface OidcOptions {
 export function createOidc(opts: OidcOptions = {}) {
   // openid-client and the issuers' connection pool are set up at the first call: an agent that
   // only moves data with explicit tokens never loads them (2.5 MB of heap less, for every GC to mark).
-  let dispatcher: Agent | undefined;
-  let ready: Promise<{ oidc: typeof OidcLib; fetchImpl: OidcLib.CustomFetch; requestOptions: { [key: symbol]: OidcLib.CustomFetch; timeout: number } }> | undefined;
-  const setup = () =>
-    (ready ??= import('openid-client').then((oidc) => {
-      const pool = (dispatcher = new Agent({ connect: { ca: trustedCAs(opts.caFile) } }));
-      const fetchImpl: OidcLib.CustomFetch = (url, init) =>
-        undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: pool }) as unknown as Promise<Response>;
-      return { oidc, fetchImpl, requestOptions: { [oidc.customFetch]: fetchImpl, timeout: opts.timeoutS ?? 30 } };
-    }));
+  let ready: ReturnType<typeof load> | undefined;
+  const setup = () => (ready ??= load(opts));
   const configs = new Map<string, Promise<OidcLib.Configuration>>();
 
   async function configFor(client: ClientRegistration): Promise<OidcLib.Configuration> {
@@ -126,20 +130,19 @@ export function createOidc(opts: OidcOptions = {}) {
     return config;
   }
 
-  async function attempt<T>(issuer: string, what: string, fn: (oidc: typeof OidcLib) => Promise<T>): Promise<T> {
-    const { oidc } = await setup();
+  async function attempt<T>(issuer: string, what: string, fn: (lib: OidcSetup) => Promise<T>): Promise<T> {
+    const lib = await setup();
     try {
-      return await fn(oidc);
+      return await fn(lib);
     } catch (e) {
-      throw idpError(oidc, e, issuer, what);
+      throw idpError(lib.oidc, e, issuer, what);
     }
   }
 
   return {
     /** RFC 7591 dynamic registration of a client that may use the grants Petrel needs. */
     register(issuer: string, scopes: string[]): Promise<ClientRegistration> {
-      return attempt(issuer, 'client registration', async (oidc) => {
-        const { requestOptions } = await setup();
+      return attempt(issuer, 'client registration', async ({ oidc, requestOptions }) => {
         const config = await oidc.dynamicClientRegistration(new URL(issuer), {
           client_name: opts.clientName ?? 'petrel',
           grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token', TOKEN_EXCHANGE],
@@ -158,7 +161,7 @@ export function createOidc(opts: OidcOptions = {}) {
 
     /** RFC 6749 §6. The caller must store a rotated refresh token before using the access token. */
     refresh(client: ClientRegistration, refreshToken: string, ask: TokenAsk): Promise<IssuedTokens> {
-      return attempt(client.issuer, 'a token refresh', async (oidc) => {
+      return attempt(client.issuer, 'a token refresh', async ({ oidc }) => {
         const now = Date.now();
         return issued(await oidc.refreshTokenGrant(await configFor(client), refreshToken, askParams(ask)), now);
       });
@@ -166,7 +169,7 @@ export function createOidc(opts: OidcOptions = {}) {
 
     /** RFC 8693: trade an access token for one with `ask`'s scopes, and a refresh token when `wantRefresh`. */
     exchange(client: ClientRegistration, subjectToken: string, ask: TokenAsk & { wantRefresh?: boolean }): Promise<IssuedTokens> {
-      return attempt(client.issuer, 'a token exchange', async (oidc) => {
+      return attempt(client.issuer, 'a token exchange', async ({ oidc }) => {
         const now = Date.now();
         const res = await oidc.genericGrantRequest(await configFor(client), TOKEN_EXCHANGE, {
           subject_token: subjectToken,
@@ -182,14 +185,14 @@ export function createOidc(opts: OidcOptions = {}) {
     async deviceLogin(client: ClientRegistration, ask: TokenAsk): Promise<DeviceLogin> {
       const config = await attempt(client.issuer, 'discovery', () => configFor(client));
       const params = askParams(ask);
-      const started = await attempt(client.issuer, 'a device login', (oidc) => oidc.initiateDeviceAuthorization(config, params));
+      const started = await attempt(client.issuer, 'a device login', ({ oidc }) => oidc.initiateDeviceAuthorization(config, params));
       return {
         userCode: started.user_code,
         verificationUri: started.verification_uri,
         ...(started.verification_uri_complete ? { verificationUriComplete: started.verification_uri_complete } : {}),
         expiresInS: started.expires_in,
         complete: (signal) =>
-          attempt(client.issuer, 'the device login', async (oidc) => {
+          attempt(client.issuer, 'the device login', async ({ oidc }) => {
             const now = Date.now();
             return issued(await oidc.pollDeviceAuthorizationGrant(config, started, params.resource ? { resource: params.resource } : undefined, signal ? { signal } : undefined), now);
           }),
@@ -197,7 +200,9 @@ export function createOidc(opts: OidcOptions = {}) {
     },
 
     async close(): Promise<void> {
-      await dispatcher?.close();
+      // Nothing to close when no call was made (or openid-client failed to load).
+      const lib = await ready?.catch(() => undefined);
+      await lib?.dispatcher.close();
     },
   };
 }

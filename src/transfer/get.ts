@@ -100,6 +100,13 @@ async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offse
   return { res, offset: 0 };
 }
 
+/** Makes what was written to the part file durable. */
+async function syncPart(fd: number, part: string): Promise<void> {
+  await syncFd(fd).catch((e: unknown) => {
+    throw localError(e, part, 'writing');
+  });
+}
+
 /** Replies up to this size are gathered and written in one call: for a small file, a write stream costs more than its data. */
 const GATHER_LIMIT = 1 << 20;
 
@@ -132,9 +139,7 @@ async function writeGathered(res: HttpResponse, fd: number, url: URL, part: stri
   await writeAll(fd, chunks).catch((e: unknown) => {
     throw localError(e, part, 'writing');
   });
-  await syncFd(fd).catch((e: unknown) => {
-    throw localError(e, part, 'writing');
-  });
+  await syncPart(fd, part);
 }
 
 /**
@@ -168,9 +173,7 @@ async function writeBody(res: HttpResponse, fd: number, offset: number, size: nu
     if (local) throw localError(local, part, 'writing');
     throw networkError(e, url);
   }
-  await syncFd(fd).catch((e: unknown) => {
-    throw localError(e, part, 'writing');
-  });
+  await syncPart(fd, part);
 }
 
 /**
