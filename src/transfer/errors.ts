@@ -31,7 +31,7 @@ export function isAbort(e: unknown): boolean {
   return name === 'AbortError' || errCode(e) === 'UND_ERR_ABORTED' || errCode(e) === 'ABORT_ERR';
 }
 
-/** undici and socket failures: connection loss and timeouts are transient, TLS trust problems are not. */
+/** Socket and TLS failures (and undici's, for the OpenID client): connection loss and timeouts are transient, TLS trust problems are not. */
 export function networkError(e: unknown, url: URL): PetrelError {
   if (e instanceof PetrelError) return e;
   if (isAbort(e)) return new PetrelError('TRANSFER_CANCELLED', `request to ${url.host} aborted`, { cause: e });

@@ -8,7 +8,6 @@ import { createChecksummer, type Checksummer } from './checksum.js';
 import { remoteDigest } from './remote-digest.js';
 import { httpError, localError, networkError } from './errors.js';
 import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
-import { nodeSend } from './node-request.js';
 import { renameDurably } from '../durable.js';
 import { createWriteBehind, fileSize, hashPrefix, removeFile } from './local-file.js';
 import { verifyChecksum } from './verify.js';
@@ -87,7 +86,7 @@ async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offse
     if (offset === total) return { res: null, offset };
     // A closed range (XRootD 5.5 answers `bytes=N-` with an empty body) through a lenient parser
     // (its 206 replies end the Content-Range line with a bare LF).
-    const res = await nodeSend(client, { method: 'GET', url, token: task.token, headers: { Range: `bytes=${offset}-${total - 1}` }, signal, lenientParser: true });
+    const res = await send(client, { method: 'GET', url, token: task.token, headers: { Range: `bytes=${offset}-${total - 1}` }, signal, lenientParser: true });
     if (res.status === 206 && rangeStart(res) === offset) return { res, offset };
     if (res.status === 200) return { res, offset: 0 }; // the server sent it all
     if (res.status !== 206) return refuse('GET', url, res);

@@ -4,8 +4,7 @@ import { PetrelError } from '../errors.js';
 import { createChecksummer, type Checksummer } from './checksum.js';
 import { remoteDigest } from './remote-digest.js';
 import { httpError, localError } from './errors.js';
-import { bodyText, discard, header, type HttpClient } from './http.js';
-import { nodeSend } from './node-request.js';
+import { bodyText, discard, header, send, type HttpClient } from './http.js';
 import { deleteRemote } from './remote-file.js';
 import { writeFileBody } from './file-body.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
@@ -66,7 +65,7 @@ async function send_(client: HttpClient, task: TransferTask, url: URL, size: num
   };
   let res;
   try {
-    res = await nodeSend(client, { method: 'PUT', url, headers: { 'Content-Length': String(size) }, token: task.token, writeBody, signal: ctx.signal });
+    res = await send(client, { method: 'PUT', url, headers: { 'Content-Length': String(size) }, token: task.token, writeBody, signal: ctx.signal });
   } catch (e) {
     if (localFailure) throw localError(localFailure, src, 'reading');
     throw e;

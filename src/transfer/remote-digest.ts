@@ -28,7 +28,7 @@ export async function remoteDigest(
     async () => {
       const limit = digestTimeoutMs(client, size);
       try {
-        const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal, headersTimeout: limit, keepAlive: opts.keepAlive });
+        const head = await send(client, { method: 'HEAD', url, token, headers: { 'Want-Digest': wantDigestHeader(algo) }, signal, idleTimeoutMs: limit, keepAlive: opts.keepAlive });
         await discard(head.body);
         return head.status === 200 ? serverDigest(head.headers.digest, algo) : undefined;
       } catch (e) {

@@ -3,7 +3,6 @@ import { PetrelError } from '../errors.js';
 import { createChecksummer } from './checksum.js';
 import { httpError } from './errors.js';
 import { bodyText, discard, header, send, type HttpClient } from './http.js';
-import { nodeSend } from './node-request.js';
 import { remoteDigest } from './remote-digest.js';
 import { createTap } from './stream-tap.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
@@ -40,7 +39,7 @@ export async function streamedCopy(client: HttpClient, task: TransferTask, ctx: 
     return pipeline(get.body, tap, () => undefined);
   };
   try {
-    const res = await nodeSend(client, { method: 'PUT', url: dst, headers: { 'Content-Length': String(size) }, token: task.token, body, signal: ctx.signal });
+    const res = await send(client, { method: 'PUT', url: dst, headers: { 'Content-Length': String(size) }, token: task.token, body, signal: ctx.signal });
     if (res.status < 200 || res.status > 299) throw httpError('PUT', dst, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
     await discard(res.body);
     if (sent !== size) throw new PetrelError('TRANSFER_INTERRUPTED', `streamed copy ${src.href} → ${dst.href} was cut at ${sent} of ${size} bytes`, { transient: true });
