@@ -153,8 +153,13 @@ const KEEP_DESCRIPTOR = { write, writev, close: (_fd: number, done: (e: NodeJS.E
 async function writeBody(res: HttpResponse, fd: number, offset: number, size: number | null, url: URL, part: string, sum: Checksummer | undefined, onBytes: (n: number) => void): Promise<void> {
   if (offset === 0 && size !== null && size <= GATHER_LIMIT) return writeGathered(res, fd, url, part, sum, onBytes);
   let localFailure: unknown;
+  let networkFailure: unknown;
+  // pipeline() hands the reply's error on to the file stream, which emits it too: that one is not the file's.
+  res.body.once('error', (e) => (networkFailure ??= e));
   const out = createWriteStream('', { fd, start: offset, highWaterMark: 1 << 20, autoClose: false, fs: KEEP_DESCRIPTOR });
-  out.on('error', (e) => (localFailure ??= e));
+  out.on('error', (e) => {
+    if (e !== networkFailure) localFailure ??= e;
+  });
   const writeBehind = createWriteBehind(fd);
   try {
     const tap = createTap(sum, (n) => {

@@ -132,20 +132,28 @@ function once(client: HttpClient, url: URL, req: HttpRequest, headers: Record<st
   const agents = req.method === 'HEAD' && !req.keepAlive ? client.fresh : client.pooled;
   return new Promise((resolve, reject) => {
     const body = req.body?.();
-    const r = request(url, { method: req.method, headers, agent: agents[protocol], signal: req.signal, insecureHTTPParser: req.lenientParser ?? false }, (res) =>
+    let reply: IncomingMessage | undefined;
+    const r = request(url, { method: req.method, headers, agent: agents[protocol], signal: req.signal, insecureHTTPParser: req.lenientParser ?? false }, (res) => {
+      reply = res;
       resolve({
         res,
         stop: () => {
           body?.destroy();
           r.destroy();
         },
-      }),
-    );
+      });
+    });
+    // The reply's body fails with the timeout itself, not with the "aborted" of a torn-down request.
+    const fail = (e: Error) => {
+      reply?.destroy(e);
+      r.destroy(e);
+    };
     const idle = req.idleTimeoutMs ?? client.idleTimeoutMs;
-    r.setTimeout(idle, () => r.destroy(timeoutError(`no answer for ${idle} ms`, 'IDLE_TIMEOUT')));
+    r.setTimeout(idle, () => fail(timeoutError(`no answer for ${idle} ms`, 'IDLE_TIMEOUT')));
     r.once('socket', (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(() => r.destroy(timeoutError(`no connection within ${client.connectTimeoutMs} ms`, 'CONNECT_TIMEOUT')), client.connectTimeoutMs);
+      // The idle timeout starts once connected: this one covers connecting and the TLS handshake.
+      if (r.reusedSocket || (protocol === 'http:' && !socket.connecting)) return;
+      const timer = setTimeout(() => fail(timeoutError(`no connection within ${client.connectTimeoutMs} ms`, 'CONNECT_TIMEOUT')), client.connectTimeoutMs);
       socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -129,6 +129,40 @@ describe('HTTP engine', () => {
     expect(err.code).toBe('TRANSFER_CONNECTION');
     expect(err.transient).toBe(true);
     expect(await readdir(join(dir, 'sub'))).toEqual([]);
+  });
+
+  it('gives up on a server that takes the connection but never answers the TLS handshake, as a transient timeout', async () => {
+    // Reads what comes (the TLS hello) and never answers.
+    const silent = createNetServer((socket) => socket.on('error', () => undefined).resume());
+    await new Promise<void>((r) => silent.listen(0, 'localhost', r));
+    onTestFinished(() => new Promise<void>((r) => silent.close(() => r())));
+    const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 10_000, connectTimeoutMs: 300 });
+    onTestFinished(() => e.close());
+    const dir = await tempDir();
+    const started = Date.now();
+    const port = (silent.address() as AddressInfo).port;
+    const err = (await e.run({ kind: 'get', source: `https://localhost:${port}/f`, destination: join(dir, 'f'), token: null, checksum: 'none' }, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(err.code).toBe('TRANSFER_TIMEOUT');
+    expect(err.transient).toBe(true);
+    expect(err.message).toContain(`localhost:${port}`);
+    // The connect timeout ended it, not the 10 s idle timeout.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('fails a reply that stops in the middle after the idle timeout, as transient, keeping what arrived for a resume', async () => {
+    const stalls = await standIn((_req, res) => {
+      res.writeHead(200, { 'Content-Length': String(4 << 20) });
+      res.write(Buffer.alloc(4096, 1));
+    });
+    const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 400 });
+    onTestFinished(() => e.close());
+    const dir = await tempDir();
+    const err = (await e.run({ kind: 'get', source: `${stalls.url}/f`, destination: join(dir, 'f'), token: null, checksum: 'none' }, ctx()).catch((x: unknown) => x)) as PetrelError;
+    stalls.server.closeAllConnections();
+    expect(err.code).toBe('TRANSFER_TIMEOUT');
+    expect(err.transient).toBe(true);
+    expect((await readFile(join(dir, 'f.petrel-part'))).length).toBe(4096);
   });
 
   it('treats 429 and 503 as transient and carries the server’s Retry-After', async () => {
