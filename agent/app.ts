@@ -13,6 +13,7 @@ import type { AgentTokens } from './tokens.js';
 import { agentRoutes } from './routes/agent.js';
 import { jobRoutes } from './routes/jobs.js';
 import { walletRoutes } from './routes/wallet.js';
+import { isNdjson, tooLarge } from './ndjson.js';
 
 export interface AppDeps {
   jobs: JobService;
@@ -38,20 +39,10 @@ export function createApp(deps: AppDeps) {
     c.set('deps', deps);
     await next();
   });
-  app.use(
-    bodyLimit({
-      maxSize: deps.maxRequestBytes,
-      onError: (c) =>
-        c.json(
-          errorResponse(
-            new PetrelError('API_PAYLOAD_TOO_LARGE', `the request body is larger than ${deps.maxRequestBytes} bytes`, {
-              hint: 'split the job, or raise maxRequestBytes in config.json',
-            }),
-          ),
-          413,
-        ),
-    }),
-  );
+  // An NDJSON body is read as it comes, and its size counted there (routes/jobs.ts): this limit
+  // would first read a body without Content-Length whole into memory.
+  const limit = bodyLimit({ maxSize: deps.maxRequestBytes, onError: (c) => c.json(errorResponse(tooLarge(deps.maxRequestBytes)), 413) });
+  app.use((c, next) => (isNdjson(c.req.header('Content-Type')) ? next() : limit(c, next)));
   app.route(API_PREFIX, agentRoutes);
   app.route(`${API_PREFIX}/jobs`, jobRoutes);
   app.route(`${API_PREFIX}/wallet`, walletRoutes);
@@ -65,6 +56,11 @@ export function createApp(deps: AppDeps) {
     if (err instanceof HTTPException) {
       const code = err.status === 413 ? 'API_PAYLOAD_TOO_LARGE' : 'API_BAD_REQUEST';
       return c.json(errorResponse(new PetrelError(code, err.message || 'bad request')), err.status as ContentfulStatusCode);
+    }
+    if (c.env.incoming.errored === err) {
+      // The client went away in the middle of its request body: nothing of it was kept.
+      deps.logger.info('request cut off by the client', { method: c.req.method, path: c.req.path });
+      return c.json(errorResponse(new PetrelError('API_BAD_REQUEST', 'the request body was cut off')), 400);
     }
     deps.logger.error('request failed', { method: c.req.method, path: c.req.path, error: err });
     return c.json(errorResponse(new PetrelError('INTERNAL', 'the agent failed to handle the request', { hint: 'see the agent log' })), 500);

@@ -1,4 +1,12 @@
+import { NDJSON_TYPE } from '../src/api/schemas.js';
 import { PetrelError } from '../src/errors.js';
+
+/** Whether a request's body is NDJSON, by its Content-Type. */
+export const isNdjson = (contentType: string | undefined): boolean => (contentType ?? '').split(';')[0]?.trim().toLowerCase() === NDJSON_TYPE;
+
+/** The refusal of a body over the agent's limit (maxRequestBytes). */
+export const tooLarge = (maxBytes: number): PetrelError =>
+  new PetrelError('API_PAYLOAD_TOO_LARGE', `the request body is larger than ${maxBytes} bytes`, { hint: 'split the job, or raise maxRequestBytes in config.json' });
 
 export interface NdjsonLine {
   /** 1-based, as an editor counts. */
@@ -10,10 +18,12 @@ const badLine = (line: number, why: string) => new PetrelError('API_BAD_REQUEST'
 
 /**
  * The JSON values of a newline-delimited JSON body, one line at a time, without ever holding the
- * whole body: a job of 100,000 transfers is 10 MB of text. Blank lines are skipped.
+ * whole body: a job of 100,000 transfers is 10 MB of text. Blank lines are skipped. A body of
+ * more than `maxBytes` is refused as it comes (which also bounds a line).
  */
-export async function* ndjsonLines(body: AsyncIterable<Uint8Array>): AsyncGenerator<NdjsonLine> {
+export async function* ndjsonLines(body: AsyncIterable<Uint8Array>, maxBytes = Infinity): AsyncGenerator<NdjsonLine> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
+  let bytes = 0;
   let rest = '';
   let line = 0;
   const parse = (text: string): NdjsonLine | undefined => {
@@ -26,6 +36,8 @@ export async function* ndjsonLines(body: AsyncIterable<Uint8Array>): AsyncGenera
     }
   };
   for await (const chunk of body) {
+    bytes += chunk.length;
+    if (bytes > maxBytes) throw tooLarge(maxBytes);
     let text: string;
     try {
       text = rest + decoder.decode(chunk, { stream: true });

@@ -1,9 +1,9 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { JobDetailQuery, JobEventsQuery, ListJobsQuery, NDJSON_TYPE, SubmitJobHeader, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
+import { JobDetailQuery, JobEventsQuery, ListJobsQuery, SubmitJobHeader, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
 import { PetrelError } from '../../src/errors.js';
 import type { AppEnv } from '../app.js';
-import { ndjsonLines } from '../ndjson.js';
+import { isNdjson, ndjsonLines } from '../ndjson.js';
 import { jsonBody, parseWith, queryOf } from '../validate.js';
 
 const KEEPALIVE_MS = 15_000;
@@ -15,15 +15,20 @@ const parseHeader = parseWith(SubmitJobHeader, 'line 1');
  * line, each checked as it arrives. Other bodies go on to the JSON handler.
  */
 const submitNdjson: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if ((c.req.header('Content-Type') ?? '').split(';')[0]?.trim().toLowerCase() !== NDJSON_TYPE) return next();
+  if (!isNdjson(c.req.header('Content-Type'))) return next();
   // The Node stream, not the web one made from it: that one reads ahead of us without bound.
-  const lines = ndjsonLines(c.env.incoming);
+  const lines = ndjsonLines(c.env.incoming, c.var.deps.maxRequestBytes);
   const first = await lines.next();
   if (first.done) throw new PetrelError('API_BAD_REQUEST', 'the body is empty', { hint: 'the first line holds the job, the transfers follow one a line' });
   const job = c.var.deps.jobs.begin(parseHeader(first.value.value));
-  for await (const { line, value } of lines) job.add(parseWith(TransferSpec, `line ${line}`)(value));
-  const view = job.commit();
-  return c.json({ id: view.id, job: view }, 201);
+  try {
+    for await (const { line, value } of lines) job.add(parseWith(TransferSpec, `line ${line}`)(value));
+    const view = job.commit();
+    return c.json({ id: view.id, job: view }, 201);
+  } finally {
+    // A bad line or a client gone mid-body: nothing of the job stays.
+    job.abandon();
+  }
 };
 
 export const jobRoutes = new Hono<AppEnv>()

@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { isErrorCode, PetrelError } from '../errors.js';
 import {
@@ -34,9 +34,38 @@ type Query = Record<string, unknown>;
 /** Jobs with more transfers than this are sent as NDJSON. */
 const NDJSON_ABOVE = 1000;
 
-function toNdjson(req: SubmitJobRequest): string {
+/** Transfers serialized per chunk of an NDJSON body. */
+const NDJSON_CHUNK = 1000;
+
+/**
+ * A job as NDJSON, a chunk at a time: the agent stores the first transfers while later ones are
+ * still being serialized, and the whole body (10 MB for 100,000 transfers) is never one string.
+ */
+function* ndjsonChunks(req: SubmitJobRequest): Generator<string> {
   const { transfers, ...header } = req;
-  return [JSON.stringify(header), ...transfers.map((t) => JSON.stringify(t))].join('\n');
+  yield `${JSON.stringify(header)}\n`;
+  for (let i = 0; i < transfers.length; i += NDJSON_CHUNK) {
+    let chunk = '';
+    for (const t of transfers.slice(i, i + NDJSON_CHUNK)) chunk += `${JSON.stringify(t)}\n`;
+    yield chunk;
+  }
+}
+
+/** Writes a body chunk by chunk as the socket takes it, then ends it; stops if the request is torn down. */
+async function writeChunks(req: ClientRequest, chunks: Iterable<string>): Promise<void> {
+  for (const chunk of chunks) {
+    if (req.destroyed) return;
+    if (!req.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          req.off('drain', done).off('close', done);
+          resolve();
+        };
+        req.once('drain', done).once('close', done);
+      });
+    }
+  }
+  if (!req.destroyed) req.end();
 }
 
 function queryString(q: Query = {}): string {
@@ -66,8 +95,11 @@ export function createAgentClient(opts: AgentClientOptions) {
   const agent = new HttpAgent({ keepAlive: true, keepAliveMsecs: 10_000 });
   const timeout = opts.timeoutMs ?? 30_000;
 
-  /** One request over the socket; `idle` bounds the wait for the reply's start (0: none). */
-  function send(method: 'GET' | 'POST', path: string, body: string | undefined, idle: number, signal?: AbortSignal, type = 'application/json'): Promise<RawReply> {
+  /**
+   * One request over the socket; `idle` bounds the wait for the reply's start (0: none). A body
+   * in chunks goes without Content-Length (chunked).
+   */
+  function send(method: 'GET' | 'POST', path: string, body: string | Iterable<string> | undefined, idle: number, signal?: AbortSignal, type = 'application/json'): Promise<RawReply> {
     return new Promise((resolve, reject) => {
       const req = httpRequest(
         {
@@ -76,7 +108,7 @@ export function createAgentClient(opts: AgentClientOptions) {
           path: `${API_PREFIX}${path}`,
           method,
           agent,
-          headers: body === undefined ? {} : { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) },
+          headers: body === undefined ? {} : typeof body === 'string' ? { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) } : { 'Content-Type': type },
           ...(signal ? { signal } : {}),
         },
         (res) => {
@@ -86,7 +118,8 @@ export function createAgentClient(opts: AgentClientOptions) {
       );
       if (idle > 0) req.setTimeout(idle, () => req.destroy(Object.assign(new Error(`no answer within ${idle / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', (e) => reject(unreachable(opts.socket, e)));
-      req.end(body);
+      if (body === undefined || typeof body === 'string') req.end(body);
+      else void writeChunks(req, body);
     });
   }
 
@@ -100,7 +133,7 @@ export function createAgentClient(opts: AgentClientOptions) {
     }
   }
 
-  async function call<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown, ndjson?: string): Promise<z.output<S>> {
+  async function call<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown, ndjson?: Iterable<string>): Promise<z.output<S>> {
     const res = await send(method, path, ndjson ?? (body === undefined ? undefined : JSON.stringify(body)), timeout, undefined, ndjson === undefined ? 'application/json' : NDJSON_TYPE);
     const json = await readJson(res.body);
     if (res.status >= 400) {
@@ -122,7 +155,7 @@ export function createAgentClient(opts: AgentClientOptions) {
     health: () => call(Health, 'GET', '/health'),
     shutdown: () => call(ShutdownReply, 'POST', '/agent/shutdown'),
     /** Large jobs go as NDJSON, which the agent takes a line at a time instead of holding the whole body. */
-    submit: (req: SubmitJobRequest) => (req.transfers.length > NDJSON_ABOVE ? call(SubmitJobReply, 'POST', '/jobs', undefined, toNdjson(req)) : call(SubmitJobReply, 'POST', '/jobs', req)),
+    submit: (req: SubmitJobRequest) => (req.transfers.length > NDJSON_ABOVE ? call(SubmitJobReply, 'POST', '/jobs', undefined, ndjsonChunks(req)) : call(SubmitJobReply, 'POST', '/jobs', req)),
     list: (q: ListJobsQuery = {}) => call(JobList, 'GET', `/jobs${queryString(q)}`),
     job: (id: string, q: JobDetailQuery = {}) => call(JobDetail, 'GET', `/jobs/${encodeURIComponent(id)}${queryString(q)}`),
     cancel: (id: string) => call(JobView, 'POST', `/jobs/${encodeURIComponent(id)}/cancel`),

@@ -34,6 +34,11 @@ export const jobs = sqliteTable(
     /** The sum of the known sizes; `bytesUnknown` transfers have none yet. */
     bytesTotal: integer('bytes_total').notNull().default(0),
     bytesUnknown: integer('bytes_unknown').notNull().default(0),
+    /**
+     * Its transfers are still arriving (a submission streamed in): hidden from the queue and the
+     * API until they are all in. One left so by a stopped agent is removed at the next start.
+     */
+    receiving: integer('receiving', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [index('jobs_state_created').on(t.state, t.createdAt), index('jobs_created').on(t.createdAt)],
 );
@@ -72,6 +77,9 @@ export const transfers = sqliteTable(
   },
   (t) => [
     uniqueIndex('transfers_job_idx').on(t.jobId, t.idx),
+    // No two transfers of a job write one destination: checked here, as the transfers arrive,
+    // rather than in a set of 100,000 paths in the agent's memory.
+    uniqueIndex('transfers_job_destination').on(t.jobId, t.destination),
     index('transfers_job_state').on(t.jobId, t.state),
     // Partial: only queued transfers are in them, so a transfer that runs and ends leaves them
     // alone (a job of many small files writes fewer index pages per transfer).

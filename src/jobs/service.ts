@@ -9,7 +9,7 @@ import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
 import { createScheduler, type SchedulerDeps } from './scheduler.js';
 import { createJobStore } from './store.js';
-import { createTransferPreparer } from './validate.js';
+import { createTransferPreparer, duplicateDestination } from './validate.js';
 import type { NewTransfer } from './store.js';
 import { jobView, transferView } from './views.js';
 
@@ -26,10 +26,18 @@ export interface JobServiceDeps {
   protectToken?: (jobId: string, token: string) => string;
 }
 
+/**
+ * Transfers stored per transaction while a job comes in: small enough that they die young in the
+ * agent's heap (a 1 MiB young generation), large enough that commits cost little.
+ */
+const INTAKE_BATCH = 500;
+
 /** The job queue as the socket API sees it: submit, look, cancel, retry, follow. */
 export function createJobService(deps: JobServiceDeps) {
   const database: OpenDatabase = openDatabase(deps.database, { exclusive: deps.database !== ':memory:' });
   const store = createJobStore(database.db);
+  const incomplete = store.dropIncompleteJobs();
+  if (incomplete) deps.logger.info('submissions cut off by the last stop removed', { jobs: incomplete });
   const events = createJobEvents();
 
   const view = (id: string): JobView => {
@@ -76,30 +84,61 @@ export function createJobService(deps: JobServiceDeps) {
 
   /**
    * A job whose transfers arrive one at a time (the NDJSON form of POST /v1/jobs), each checked as
-   * it comes; nothing is stored until `commit`, which writes the job and all its transfers at once.
+   * it comes and stored a batch at a time, so the agent never holds a whole job of 100,000. The
+   * job joins the queue at `commit`; until then nobody sees it, and a failed or abandoned
+   * submission leaves nothing behind.
    */
   function begin(header: SubmitJobHeader) {
     const prepare = createTransferPreparer(header.kind, header.copyMode);
-    const transfers: NewTransfer[] = [];
+    const id = store.openJob({
+      kind: header.kind,
+      token: header.token,
+      sourceToken: header.sourceToken,
+      protectToken: deps.protectToken,
+      options: { checksum: header.checksum, ...(header.copyMode ? { copyMode: header.copyMode } : {}), ...(header.overwrite ? { overwrite: true } : {}), ...(header.fallback ? { fallback: header.fallback } : {}) },
+    });
+    let count = 0;
+    let batch: NewTransfer[] = [];
+    let open = true;
+    const abandon = (): void => {
+      if (open) store.dropJob(id);
+      open = false;
+    };
+    const flush = (): void => {
+      const first = count - batch.length;
+      const duplicate = store.addTransfers(id, first, batch);
+      if (duplicate) throw duplicateDestination(duplicate.index, duplicate.earlier, (batch[duplicate.index - first] as NewTransfer).destination);
+      batch = [];
+    };
+    /** Whatever fails gives the job up: it is refused whole. */
+    const orAbandon = <T>(fn: () => T): T => {
+      if (!open) throw new PetrelError('INTERNAL', 'the submission has already ended');
+      try {
+        return fn();
+      } catch (e) {
+        abandon();
+        throw e;
+      }
+    };
     return {
-      add(spec: TransferSpec): void {
-        if (transfers.length >= MAX_TRANSFERS) throw new PetrelError('API_BAD_REQUEST', `a job holds at most ${MAX_TRANSFERS.toLocaleString('en')} transfers`, { hint: 'split it into several jobs' });
-        transfers.push(prepare(spec, transfers.length));
-      },
-      commit(): JobView {
-        if (!transfers.length) throw new PetrelError('API_BAD_REQUEST', 'the job has no transfers', { hint: 'give at least one source and destination' });
-        const row = store.createJob({
-          kind: header.kind,
-          transfers,
-          token: header.token,
-          sourceToken: header.sourceToken,
-          protectToken: deps.protectToken,
-          options: { checksum: header.checksum, ...(header.copyMode ? { copyMode: header.copyMode } : {}), ...(header.overwrite ? { overwrite: true } : {}), ...(header.fallback ? { fallback: header.fallback } : {}) },
-        });
-        deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: transfers.length });
-        scheduler.wake();
-        return view(row.id);
-      },
+      add: (spec: TransferSpec): void =>
+        orAbandon(() => {
+          if (count >= MAX_TRANSFERS) throw new PetrelError('API_BAD_REQUEST', `a job holds at most ${MAX_TRANSFERS.toLocaleString('en')} transfers`, { hint: 'split it into several jobs' });
+          batch.push(prepare(spec, count++));
+          if (batch.length >= INTAKE_BATCH) flush();
+        }),
+      commit: (): JobView =>
+        orAbandon(() => {
+          if (!count) throw new PetrelError('API_BAD_REQUEST', 'the job has no transfers', { hint: 'give at least one source and destination' });
+          flush();
+          const row = store.completeJob(id, count);
+          open = false;
+          deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: count });
+          scheduler.wake();
+          return view(row.id);
+        }),
+      /** Gives the job up unless it was committed (a broken or refused request): call it in `finally`. */
+      abandon,
     };
   }
 
@@ -110,8 +149,12 @@ export function createJobService(deps: JobServiceDeps) {
 
     submit(req: SubmitJobHeader & { transfers: readonly TransferSpec[] }): JobView {
       const job = begin(req);
-      req.transfers.forEach((t) => job.add(t));
-      return job.commit();
+      try {
+        req.transfers.forEach((t) => job.add(t));
+        return job.commit();
+      } finally {
+        job.abandon();
+      }
     },
 
     begin,

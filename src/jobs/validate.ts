@@ -9,17 +9,22 @@ function bad(index: number, message: string, hint?: string): PetrelError {
   return new PetrelError('API_BAD_REQUEST', `transfer ${index}: ${message}`, { hint });
 }
 
+/** The refusal of a transfer that would write what an earlier one of its job writes. */
+export function duplicateDestination(index: number, earlier: number, destination: string): PetrelError {
+  return bad(index, `transfer ${earlier} already writes ${destination}`, 'give each source its own destination');
+}
+
 /**
  * Checks transfers one at a time, as they arrive, against the job kind: local paths must be
- * absolute, and no two transfers may write one destination. Built for jobs of 100,000 transfers:
- * a text already in normal form is kept (not copied), and host keys are shared.
+ * absolute. (That no two write one destination, the job store checks as it stores them.) Built
+ * for jobs of 100,000 transfers: a text already in normal form is kept (not copied), and host
+ * keys are shared.
  */
 export function createTransferPreparer(kind: JobKind, copyMode: 'pull' | 'push' = 'pull'): (spec: TransferSpec, index: number) => NewTransfer {
   if (kind === 'prestage') {
     throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
   }
   const sides = SIDES[kind];
-  const destinations = new Map<string, number>();
   const hosts = new Map<string, string>();
   const hostOf = (url: URL): string => {
     const key = hostKey(url);
@@ -47,9 +52,6 @@ export function createTransferPreparer(kind: JobKind, copyMode: 'pull' | 'push' 
       }
     }
     const dest = sameOr(spec.destination, locationText(destination));
-    const earlier = destinations.get(dest);
-    if (earlier !== undefined) throw bad(i, `transfer ${earlier} already writes ${dest}`, 'give each source its own destination');
-    destinations.set(dest, i);
     // The per-host limit counts against the storage that does the work: for a copy, the one
     // that receives the COPY.
     const remote = kind === 'copy' ? (copyMode === 'push' ? source : destination) : source.kind === 'remote' ? source : destination;

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { CLI, finished, makeHome, petrel, startAgent, waitForJob, type Home, type RunningAgent } from '../helpers/agent.js';
@@ -92,12 +94,77 @@ describe('socket API', () => {
     ['a transfer with an unknown field', ndjson({ kind: 'get' }, { source: 'https://h/x', destination: '/tmp/x', size: 1 }), 'line 2'],
     ['a relative path on the fourth line', ndjson({ kind: 'get' }, { source: 'https://h/a', destination: '/tmp/a' }, { source: 'https://h/b', destination: '/tmp/b' }, { source: 'https://h/c', destination: 'c' }), 'transfer 2: the local path c must be absolute'],
     ['no transfers', ndjson({ kind: 'get' }), 'no transfers'],
+    // Stored a batch at a time: the two writers are in different batches.
+    ['a destination written twice, 1,043 lines apart', ndjson({ kind: 'get' }, ...Array.from({ length: 1100 }, (_, i) => ({ source: `https://h/${i}`, destination: i === 1050 ? '/d/x/../7' : `/d/${i}` }))), 'transfer 1050: transfer 7 already writes /d/7'],
   ] as const)('refuses an NDJSON job with %s, naming where, and stores nothing', async (_what, body, said) => {
     const before = (await agent.client.list({ limit: 1000 })).jobs.length;
     const res = await call('POST', '/v1/jobs', body, NDJSON);
     expect(res.status).toBe(400);
     expect(res.json?.error?.code).toBe('API_BAD_REQUEST');
     expect(res.json?.error?.message).toContain(said);
+    expect((await agent.client.list({ limit: 1000 })).jobs.length).toBe(before);
+  });
+
+  it('keeps nothing of a submission cut off by its client or by a kill -9 of the agent', async () => {
+    const own = await makeHome(tb);
+    onTestFinished(() => own.cleanup());
+    const lines = (n: number, from: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ source: `https://h.example/${from}/${i}`, destination: `/tmp/${from}/${i}` })).join('\n');
+    // Sends the job line and `n` transfers of a body it never finishes.
+    const startSubmission = (n: number, from: string) => {
+      const req = httpRequest({ socketPath: own.socket, path: '/v1/jobs', method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' } });
+      req.on('error', () => undefined);
+      req.write(`${JSON.stringify({ kind: 'get' })}\n${lines(n, from)}\n`);
+      return req;
+    };
+    const transferRows = () => {
+      // Not read-only: after a kill -9 the reader must recover the WAL.
+      const db = new Database(join(own.stateDir, 'agent.db'));
+      try {
+        return db.prepare('SELECT count(*) FROM transfers').pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+
+    let running = await startAgent(own);
+    const byClient = startSubmission(1200, 'client');
+    await new Promise((r) => setTimeout(r, 500));
+    byClient.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    const byKill = startSubmission(1200, 'kill');
+    await new Promise((r) => setTimeout(r, 500));
+    await running.kill9();
+    byKill.destroy();
+
+    // What the killed agent had stored of the second is there, hidden, until the next start.
+    expect(transferRows()).toBeGreaterThan(0);
+    running = await startAgent(own);
+    expect((await running.client.list({ limit: 10 })).jobs).toEqual([]);
+    expect(await running.stop()).toBe(0);
+    expect(transferRows()).toBe(0);
+  });
+
+  it('takes an NDJSON job sent in chunks, without Content-Length, as a streaming client sends it; and refuses one over the limit with 413', async () => {
+    const chunked = (lines: string[]) =>
+      new Promise<{ status: number; json: { id?: string; error?: { code: string; message: string } } }>((resolve, reject) => {
+        const req = httpRequest({ socketPath: home.socket, path: '/v1/jobs', method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as { id?: string } }));
+        });
+        req.on('error', reject);
+        for (const line of lines) req.write(`${line}\n`);
+        req.end();
+      });
+    const transfer = (i: number) => JSON.stringify({ source: `${tb.servers.a.url}/missing-${randomUUID()}`, destination: join(home.dir, 'chunked', `f${i}`) });
+    const ok = await chunked([JSON.stringify({ kind: 'get', checksum: 'none' }), transfer(0), transfer(1)]);
+    expect(ok.status).toBe(201);
+    expect((await agent.client.job(ok.json.id as string)).counts.total).toBe(2);
+
+    const before = (await agent.client.list({ limit: 1000 })).jobs.length;
+    const big = await chunked([JSON.stringify({ kind: 'get' }), ...Array.from({ length: 800 }, (_, i) => transfer(i))]);
+    expect(big.status).toBe(413);
+    expect(big.json.error?.code).toBe('API_PAYLOAD_TOO_LARGE');
     expect((await agent.client.list({ limit: 1000 })).jobs.length).toBe(before);
   });
 

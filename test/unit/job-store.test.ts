@@ -113,6 +113,71 @@ describe('createJob', () => {
   });
 });
 
+describe('a job received a batch at a time', () => {
+  const header = { kind: 'get' as const, options: { checksum: 'adler32' as const } };
+  const rowsOf = (database: OpenDatabase, jobId: string) => database.sqlite.prepare('SELECT count(*) FROM transfers WHERE job_id = ?').pluck().get(jobId) as number;
+
+  it('stays out of the queue and out of sight until it is complete, then is queued whole', async () => {
+    const { store } = await openStore();
+    const id = store.openJob(header, 1_000);
+    expect(store.addTransfers(id, 0, transfersFor(2))).toBeUndefined();
+    expect(store.addTransfers(id, 2, transfersFor(3).slice(2))).toBeUndefined();
+    expect(store.getJob(id)).toBeUndefined();
+    expect(store.listJobs({ limit: 10 }).rows).toEqual([]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 })).toEqual([]);
+    expect(store.unfinishedJobIds()).toEqual([]);
+    expect(store.queueCounts()).toEqual({ running: 0, queued: 0, waiting: 0 });
+
+    const job = store.completeJob(id, 3, 2_000);
+    expect(job).toMatchObject({ id, state: 'queued', createdAt: 2_000, transferCount: 3 });
+    expect(store.counts(id)).toMatchObject({ total: 3, queued: 3 });
+    expect(store.byteTotals(id)).toEqual({ bytesDone: 0, bytesTotal: null });
+    expect(store.listJobs({ limit: 10 }).rows.map((r) => r.id)).toEqual([id]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((t) => t.idx)).toEqual([0, 1, 2]);
+  });
+
+  it('refuses a destination the job already writes, naming both transfers, and keeps that whole batch out', async () => {
+    const { store, database } = await openStore();
+    const id = store.openJob(header);
+    const [a, b, c] = transfersFor(3);
+    expect(store.addTransfers(id, 0, [a!, b!])).toBeUndefined();
+    // The earlier writer in an earlier batch...
+    expect(store.addTransfers(id, 2, [c!, { ...a!, source: 'https://a.example.org/other' }])).toEqual({ index: 3, earlier: 0 });
+    expect(rowsOf(database, id)).toBe(2);
+    // ...and in the same batch.
+    expect(store.addTransfers(id, 2, [c!, { ...c!, source: 'https://a.example.org/again' }])).toEqual({ index: 3, earlier: 2 });
+    expect(rowsOf(database, id)).toBe(2);
+    // Another job may write the same paths.
+    const other = store.openJob(header);
+    expect(store.addTransfers(other, 0, [a!, b!, c!])).toBeUndefined();
+  });
+
+  it('is taken back with its transfers when the submission fails, and at start when an agent stopped while receiving it', async () => {
+    const { store, database, path } = await openStore();
+    const refused = store.openJob(header);
+    store.addTransfers(refused, 0, transfersFor(700));
+    store.dropJob(refused);
+    expect(rowsOf(database, refused)).toBe(0);
+
+    const kept = newJob(store, 2);
+    const cut = store.openJob(header);
+    store.addTransfers(cut, 0, transfersFor(500, HOST_A, 'cut'));
+    database.close();
+
+    const again = openDatabase(path);
+    onTestFinished(() => again.close());
+    const reopened = createJobStore(again.db);
+    expect(rowsOf(again, cut)).toBe(500);
+    expect(reopened.dropIncompleteJobs()).toBe(1);
+    expect(rowsOf(again, cut)).toBe(0);
+    expect(again.sqlite.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(1);
+    expect(reopened.counts(kept.id)).toMatchObject({ total: 2, queued: 2 });
+    // A completed job is not taken back.
+    reopened.dropJob(kept.id);
+    expect(rowsOf(again, kept.id)).toBe(2);
+  });
+});
+
 describe('nextRunnable', () => {
   it('returns queued transfers oldest first, with their job’s kind, token and options', async () => {
     const { store } = await openStore();

@@ -30,6 +30,18 @@ describe('ndjsonLines', () => {
     expect(err.message).toBe('line 2: not JSON');
   });
 
+  it('refuses a body over its limit as it comes, with 413', async () => {
+    const lines: string[] = [];
+    const body = async function* () {
+      for (let i = 0; i < 100; i++) yield new TextEncoder().encode(`{"n":"${String(i).padStart(3, '0')}"}\n`); // 12 bytes a line
+    };
+    const err = await (async () => {
+      for await (const l of ndjsonLines(body(), 55)) lines.push(JSON.stringify(l.value));
+    })().catch((e: unknown) => e as PetrelError);
+    expect(err).toMatchObject({ code: 'API_PAYLOAD_TOO_LARGE', status: 413 });
+    expect(lines).toHaveLength(4);
+  });
+
   it('refuses bytes that are not UTF-8', async () => {
     const err = (await all(chunks('{"a":1}\n', new Uint8Array([0x7b, 0xff, 0x7d]))).catch((e: unknown) => e)) as PetrelError;
     expect(err.message).toBe('line 2: not UTF-8');

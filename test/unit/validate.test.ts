@@ -23,18 +23,6 @@ describe('prepareTransfers', () => {
     expect(prepareTransfers('copy', spec, 'push')[0]?.host).toBe('https://a.example.org:1094');
   });
 
-  it('refuses two transfers writing one destination, naming both', () => {
-    const err = refusal(() =>
-      prepareTransfers('get', [
-        { source: 'https://a.example.org/1', destination: '/data/one' },
-        { source: 'https://a.example.org/2', destination: '/data/two' },
-        { source: 'https://a.example.org/3', destination: '/data/x/../one' },
-      ]),
-    );
-    expect(err.code).toBe('API_BAD_REQUEST');
-    expect(err.message).toBe('transfer 2: transfer 0 already writes /data/one');
-  });
-
   it('refuses a relative local path and a side of the wrong kind, naming the transfer', () => {
     expect(refusal(() => prepareTransfers('get', [{ source: 'https://a.example.org/f', destination: 'data/f' }])).message).toBe('transfer 0: the local path data/f must be absolute');
     expect(refusal(() => prepareTransfers('put', [{ source: 'https://a.example.org/f', destination: 'https://b.example.org/f' }])).message).toMatch(/^transfer 0: a put job needs a local path as source/);
