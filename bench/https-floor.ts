@@ -1,11 +1,10 @@
 // node dist/bench/https-floor.js get URL TOKEN_FILE CA_FILE
 // node dist/bench/https-floor.js put URL TOKEN_FILE CA_FILE FILE
-// One request through the client Petrel uses for it (undici for GET, node:https for PUT, read and
-// sent 64 KiB at a time), the GET's body read and thrown away. Nothing of Petrel runs: this is
-// what Node's HTTPS stack alone costs on this machine, the floor under Petrel's transfers.
+// One request through the client Petrel uses (node:https; a PUT read and sent 64 KiB at a time),
+// the GET's body read and thrown away. Nothing of Petrel runs: this is what Node's HTTPS stack
+// alone costs on this machine, the floor under Petrel's transfers.
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { Agent, request } from 'undici';
 
 const [method, url, tokenFile, caFile, file] = process.argv.slice(2);
 if ((method !== 'get' && method !== 'put') || !url || !tokenFile || !caFile || (method === 'put' && !file)) {
@@ -15,13 +14,17 @@ if ((method !== 'get' && method !== 'put') || !url || !tokenFile || !caFile || (
 const ca = readFileSync(caFile);
 const authorization = `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`;
 
-async function get(): Promise<void> {
-  const dispatcher = new Agent({ connect: { ca } });
-  const res = await request(url as string, { dispatcher, headers: { Authorization: authorization } });
-  let bytes = 0;
-  for await (const chunk of res.body) bytes += (chunk as Buffer).length;
-  await dispatcher.close();
-  if (res.statusCode !== 200 || bytes === 0) throw new Error(`GET ${url}: ${res.statusCode}, ${bytes} bytes`);
+function get(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url as string, { ca, headers: { Authorization: authorization } }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => (res.statusCode === 200 && bytes > 0 ? resolve() : reject(new Error(`GET ${url}: ${res.statusCode}, ${bytes} bytes`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 function put(path: string): Promise<void> {

@@ -179,7 +179,7 @@ async function main(): Promise<void> {
         () => timed('curl', [...curl, '-o', '/dev/null', `${a.url}/bench/big.bin`]),
       );
       add(`Node's HTTPS alone: GET ${size}, body discarded`, 'MB/s', floor, throughput, { tool: 'curl -o /dev/null' }, false, {
-        note: 'no Petrel code: undici reading the body and dropping it. What a download through Node can reach on this machine, at best.',
+        note: 'no Petrel code: node:https reading the body and dropping it. What a download through Node can reach on this machine, at best.',
       });
     }
 
