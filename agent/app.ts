@@ -1,5 +1,5 @@
 import type { HttpBindings } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -32,6 +32,14 @@ function errorResponse(err: PetrelError) {
   return { error: err.toJSON() };
 }
 
+/**
+ * A reply before the request's body was read to its end closes the connection: what is left of
+ * the body would otherwise be taken for the client's next request.
+ */
+function closeUnlessRead(c: Context<AppEnv>): void {
+  if (!c.env.incoming.complete) c.header('Connection', 'close');
+}
+
 /** The socket API: JSON in and out, every error as {"error": {code, message, hint}}. */
 export function createApp(deps: AppDeps) {
   const app = new Hono<AppEnv>();
@@ -41,7 +49,13 @@ export function createApp(deps: AppDeps) {
   });
   // An NDJSON body is read as it comes, and its size counted there (routes/jobs.ts): this limit
   // would first read a body without Content-Length whole into memory.
-  const limit = bodyLimit({ maxSize: deps.maxRequestBytes, onError: (c) => c.json(errorResponse(tooLarge(deps.maxRequestBytes)), 413) });
+  const limit = bodyLimit({
+    maxSize: deps.maxRequestBytes,
+    onError: (c) => {
+      closeUnlessRead(c);
+      return c.json(errorResponse(tooLarge(deps.maxRequestBytes)), 413);
+    },
+  });
   app.use((c, next) => (isNdjson(c.req.header('Content-Type')) ? next() : limit(c, next)));
   app.route(API_PREFIX, agentRoutes);
   app.route(`${API_PREFIX}/jobs`, jobRoutes);
@@ -52,6 +66,7 @@ export function createApp(deps: AppDeps) {
     c.json(errorResponse(new PetrelError('API_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`, { hint: 'see the socket API in the README' })), 404),
   );
   app.onError((err, c) => {
+    closeUnlessRead(c);
     if (err instanceof PetrelError) return c.json(errorResponse(err), err.status as ContentfulStatusCode);
     if (err instanceof HTTPException) {
       const code = err.status === 413 ? 'API_PAYLOAD_TOO_LARGE' : 'API_BAD_REQUEST';

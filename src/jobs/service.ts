@@ -82,6 +82,11 @@ export function createJobService(deps: JobServiceDeps) {
     }, JOB_EVENT_EVERY_MS);
   }
 
+  /** The submissions coming in now, each by the call that gives it up. */
+  const receiving = new Set<() => void>();
+  let stopping = false;
+  const shuttingDown = () => new PetrelError('AGENT_SHUTTING_DOWN', 'the agent is stopping; the job was not taken', { hint: 'submit it again once the agent runs (`petrel agent start`)' });
+
   /**
    * A job whose transfers arrive one at a time (the NDJSON form of POST /v1/jobs), each checked as
    * it comes and stored a batch at a time, so the agent never holds a whole job of 100,000. The
@@ -89,6 +94,7 @@ export function createJobService(deps: JobServiceDeps) {
    * submission leaves nothing behind.
    */
   function begin(header: SubmitJobHeader) {
+    if (stopping) throw shuttingDown();
     const prepare = createTransferPreparer(header.kind, header.copyMode);
     const id = store.openJob({
       kind: header.kind,
@@ -101,9 +107,12 @@ export function createJobService(deps: JobServiceDeps) {
     let batch: NewTransfer[] = [];
     let open = true;
     const abandon = (): void => {
-      if (open) store.dropJob(id);
+      if (!open) return;
       open = false;
+      receiving.delete(abandon);
+      store.dropJob(id);
     };
+    receiving.add(abandon);
     const flush = (): void => {
       const first = count - batch.length;
       const duplicate = store.addTransfers(id, first, batch);
@@ -112,7 +121,7 @@ export function createJobService(deps: JobServiceDeps) {
     };
     /** Whatever fails gives the job up: it is refused whole. */
     const orAbandon = <T>(fn: () => T): T => {
-      if (!open) throw new PetrelError('INTERNAL', 'the submission has already ended');
+      if (!open) throw stopping ? shuttingDown() : new PetrelError('INTERNAL', 'the submission has already ended');
       try {
         return fn();
       } catch (e) {
@@ -133,6 +142,7 @@ export function createJobService(deps: JobServiceDeps) {
           flush();
           const row = store.completeJob(id, count);
           open = false;
+          receiving.delete(abandon);
           deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: count });
           scheduler.wake();
           return view(row.id);
@@ -237,6 +247,9 @@ export function createJobService(deps: JobServiceDeps) {
     resealTokens: (reseal: (jobId: string, column: string) => string | undefined): number => store.resealTokens(reseal),
 
     async stop(): Promise<void> {
+      // Submissions still coming in are refused and taken back while the database is open.
+      stopping = true;
+      for (const abandon of [...receiving]) abandon();
       clearTimeout(emitTimer);
       await scheduler.stop();
       database.close();

@@ -155,7 +155,7 @@ export function createJobStore(db: Db) {
    * them from here on (migration 0004; one per inserted row made a job of 100,000 4x slower).
    */
   function completeJob(jobId: string, count: number, now = Date.now()): JobRow {
-    hot.completeJob.run({ id: jobId, count, now });
+    if (hot.completeJob.run({ id: jobId, count, now }).changes !== 1) throw new Error(`job ${jobId} is not being received`);
     return hot.getJob.get(jobId) as JobRow;
   }
 

@@ -1,5 +1,6 @@
 import { Agent as NodeHttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as NodeHttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { Readable, Writable } from 'node:stream';
 import { PetrelError } from '../errors.js';
@@ -17,10 +18,11 @@ export interface HttpClientOptions {
 type Agents = { 'https:': NodeHttpsAgent; 'http:': NodeHttpAgent };
 
 /**
- * node:http(s) for every request. Not undici: on this machine a 1 GiB GET through node:https
- * costs 0.6 s of CPU, through undici 0.9 s; undici also adds 16 MB to the agent's memory, and
- * writes `content-length` in lower case, which XRootD 5.5 (matching header names
- * case-sensitively) ignores, storing an empty file.
+ * node:http(s) for every request. Not undici: it adds 16 MB to the agent's memory (and a 35 MB
+ * spike compiling its parser at the first reply), and writes `content-length` in lower case,
+ * which XRootD 5.5 (matching header names case-sensitively) ignores on a PUT, storing an empty
+ * file. Node's parser copies each body chunk, which costs a 1 GiB GET about 0.4 s more CPU in
+ * the agent than undici's did (README, Benchmarks).
  */
 export interface HttpClient {
   /** Keep-alive pools: connections are reused across transfers. */
@@ -58,17 +60,35 @@ function createSerializer(): HttpClient['oneAtATime'] {
   };
 }
 
+/**
+ * An idle pooled connection is closed after this long, before the server would close it under a
+ * request. Set as a connection goes back to the pool: the agents' own `timeout` option would also
+ * bound connecting (DNS, TCP), which the connect timeout is for.
+ */
+const POOLED_IDLE_MS = 30_000;
+
+/** The agent, its pooled connections closed after POOLED_IDLE_MS unused. */
+function closingIdle<A extends NodeHttpAgent>(agent: A): A {
+  // keepSocketAlive answers whether to keep the connection (its typings say void).
+  const keep = agent.keepSocketAlive.bind(agent) as unknown as (socket: Socket) => boolean;
+  (agent as unknown as { keepSocketAlive(socket: Socket): boolean }).keepSocketAlive = (socket) => {
+    const kept = keep(socket);
+    socket.setTimeout(POOLED_IDLE_MS);
+    return kept;
+  };
+  return agent;
+}
+
 /** One pooled keep-alive client for all storages: connections are reused across transfers. */
 export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   // One parsed CA store for every connection: passing `ca` instead would re-parse the whole
   // system bundle at each TLS handshake.
   const secureContext = createSecureContext({ ca: trustedCAs(opts.caFile) });
   // No TLS session resumption: XRootD 5.5 servers crash (SIGSEGV) when clients resume sessions
-  // on new connections under load; keep-alive makes full handshakes rare anyway. An idle pooled
-  // connection is closed after 30 s, before the server would close it under a request.
+  // on new connections under load; keep-alive makes full handshakes rare anyway.
   const pooled: Agents = {
-    'https:': new NodeHttpsAgent({ keepAlive: true, secureContext, maxSockets: 64, maxCachedSessions: 0, timeout: 30_000 }),
-    'http:': new NodeHttpAgent({ keepAlive: true, maxSockets: 64, timeout: 30_000 }),
+    'https:': closingIdle(new NodeHttpsAgent({ keepAlive: true, secureContext, maxSockets: 64, maxCachedSessions: 0 })),
+    'http:': closingIdle(new NodeHttpAgent({ keepAlive: true, maxSockets: 64 })),
   };
   const fresh: Agents = {
     'https:': new NodeHttpsAgent({ keepAlive: false, secureContext, maxCachedSessions: 0 }),

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import Database from 'better-sqlite3';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -105,7 +105,7 @@ describe('socket API', () => {
     expect((await agent.client.list({ limit: 1000 })).jobs.length).toBe(before);
   });
 
-  it('keeps nothing of a submission cut off by its client or by a kill -9 of the agent', async () => {
+  it('keeps nothing of a submission cut off by its client, by a stop of the agent, or by a kill -9 of the agent', async () => {
     const own = await makeHome(tb);
     onTestFinished(() => own.cleanup());
     const lines = (n: number, from: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ source: `https://h.example/${from}/${i}`, destination: `/tmp/${from}/${i}` })).join('\n');
@@ -125,18 +125,28 @@ describe('socket API', () => {
         db.close();
       }
     };
+    const settle = () => new Promise((r) => setTimeout(r, 500));
 
     let running = await startAgent(own);
     const byClient = startSubmission(1200, 'client');
-    await new Promise((r) => setTimeout(r, 500));
+    await settle();
     byClient.destroy();
-    await new Promise((r) => setTimeout(r, 200));
+    await settle();
+    expect(running.log()).toContain('request cut off by the client');
+    // The agent stops while a submission is coming in: it is refused and taken back.
+    const byStop = startSubmission(1200, 'stop');
+    await settle();
+    expect(await running.stop()).toBe(0);
+    byStop.destroy();
+    expect(running.log()).not.toContain('request failed');
+    expect(transferRows()).toBe(0);
+
+    running = await startAgent(own);
     const byKill = startSubmission(1200, 'kill');
-    await new Promise((r) => setTimeout(r, 500));
+    await settle();
     await running.kill9();
     byKill.destroy();
-
-    // What the killed agent had stored of the second is there, hidden, until the next start.
+    // What the killed agent had stored is there, hidden, until the next start.
     expect(transferRows()).toBeGreaterThan(0);
     running = await startAgent(own);
     expect((await running.client.list({ limit: 10 })).jobs).toEqual([]);
@@ -144,10 +154,13 @@ describe('socket API', () => {
     expect(transferRows()).toBe(0);
   });
 
-  it('takes an NDJSON job sent in chunks, without Content-Length, as a streaming client sends it; and refuses one over the limit with 413', async () => {
+  it('takes an NDJSON job sent in chunks, without Content-Length, as a streaming client sends it; and refuses one over the limit with 413, closing the connection', async () => {
+    // One kept-alive connection for every request: what a refused body left unread must not spill into the next request.
+    const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    onTestFinished(() => keepAlive.destroy());
     const chunked = (lines: string[]) =>
       new Promise<{ status: number; json: { id?: string; error?: { code: string; message: string } } }>((resolve, reject) => {
-        const req = httpRequest({ socketPath: home.socket, path: '/v1/jobs', method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' } }, (res) => {
+        const req = httpRequest({ agent: keepAlive, socketPath: home.socket, path: '/v1/jobs', method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' } }, (res) => {
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as { id?: string } }));
@@ -166,6 +179,10 @@ describe('socket API', () => {
     expect(big.status).toBe(413);
     expect(big.json.error?.code).toBe('API_PAYLOAD_TOO_LARGE');
     expect((await agent.client.list({ limit: 1000 })).jobs.length).toBe(before);
+    for (let i = 0; i < 3; i++) {
+      const again = await chunked([JSON.stringify({ kind: 'get', checksum: 'none' }), transfer(1000 + i)]);
+      expect(again.status).toBe(201);
+    }
   });
 
   it('refuses an oversized request with 413 and keeps serving', async () => {

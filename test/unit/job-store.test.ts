@@ -152,6 +152,37 @@ describe('a job received a batch at a time', () => {
     expect(store.addTransfers(other, 0, [a!, b!, c!])).toBeUndefined();
   });
 
+  it('opens a database made before destinations had to differ: of two transfers writing one, the later fails if still to run', async () => {
+    const dir = await tempDir();
+    const old = join(dir, 'migrations-0006');
+    await cp(join(import.meta.dirname, '..', '..', 'migrations'), old, { recursive: true });
+    const journal = JSON.parse(await readFile(join(old, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+    journal.entries = journal.entries.filter((e) => e.tag < '0007');
+    await writeFile(join(old, 'meta', '_journal.json'), JSON.stringify(journal));
+    const path = join(dir, 'jobs.db');
+    const before = new Database(path);
+    migrate(drizzle(before), { migrationsFolder: old });
+    before.exec(`INSERT INTO jobs (id, kind, state, created_at, options, transfer_count, queued_count, succeeded_count, bytes_unknown) VALUES ('j1', 'get', 'running', 1, '{}', 4, 2, 2, 4);
+      INSERT INTO transfers (job_id, idx, source, destination, host, state) VALUES
+        ('j1', 0, 'https://a/0', '/d/x', 'https://a:443', 'succeeded'),
+        ('j1', 1, 'https://a/1', '/d/x', 'https://a:443', 'succeeded'),
+        ('j1', 2, 'https://a/2', '/d/x', 'https://a:443', 'queued'),
+        ('j1', 3, 'https://a/3', '/d/y', 'https://a:443', 'queued');`);
+    before.close();
+
+    const database = openDatabase(path);
+    onTestFinished(() => database.close());
+    const store = createJobStore(database.db);
+    const rows = transfersOf(store, 'j1').map((t) => [t.idx, t.destination, t.state, t.errorMessage]);
+    expect(rows).toEqual([
+      [0, '/d/x', 'succeeded', null],
+      [1, '/d/x (transfer 1, a duplicate)', 'succeeded', null],
+      [2, '/d/x (transfer 2, a duplicate)', 'failed', 'transfer 0 of this job writes the same destination'],
+      [3, '/d/y', 'queued', null],
+    ]);
+    expect(store.counts('j1')).toMatchObject({ queued: 1, succeeded: 2, failed: 1 });
+  });
+
   it('is taken back with its transfers when the submission fails, and at start when an agent stopped while receiving it', async () => {
     const { store, database, path } = await openStore();
     const refused = store.openJob(header);
