@@ -1,14 +1,19 @@
 // node dist/bench/https-floor.js get URL TOKEN_FILE CA_FILE
 // node dist/bench/https-floor.js put URL TOKEN_FILE CA_FILE FILE
+// node dist/bench/https-floor.js small LIST TOKEN_FILE CA_FILE DIR
 // One request through the client Petrel uses (node:https; a PUT read and sent 64 KiB at a time),
 // the GET's body read and thrown away. Nothing of Petrel runs: this is what Node's HTTPS stack
-// alone costs on this machine, the floor under Petrel's transfers.
+// alone costs on this machine, the floor under Petrel's transfers. `small` does what Petrel does
+// for each file of a list, 8 at a time over one keep-alive pool, and nothing else: GET, write and
+// fsync a new file, HEAD for its adler32 (one per origin at a time, as Petrel asks), rename.
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 
 const [method, url, tokenFile, caFile, file] = process.argv.slice(2);
-if ((method !== 'get' && method !== 'put') || !url || !tokenFile || !caFile || (method === 'put' && !file)) {
-  process.stderr.write('usage: https-floor get URL TOKEN_FILE CA_FILE | put URL TOKEN_FILE CA_FILE FILE\n');
+if ((method !== 'get' && method !== 'put' && method !== 'small') || !url || !tokenFile || !caFile || (method !== 'get' && !file)) {
+  process.stderr.write('usage: https-floor get URL TOKEN_FILE CA_FILE | put URL TOKEN_FILE CA_FILE FILE | small LIST TOKEN_FILE CA_FILE DIR\n');
   process.exit(2);
 }
 const ca = readFileSync(caFile);
@@ -39,8 +44,48 @@ function put(path: string): Promise<void> {
   });
 }
 
+/** One request to its end: status, headers and the body gathered. */
+function fetchWhole(agent: HttpsAgent, method: 'GET' | 'HEAD', target: string, headers: Record<string, string> = {}): Promise<{ status: number; digest: string | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(target, { method, agent, headers: { Authorization: authorization, ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, digest: res.headers.digest as string | undefined, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function small(list: string, dir: string): Promise<void> {
+  const urls = readFileSync(list, 'utf8').split('\n').filter(Boolean);
+  const agent = new HttpsAgent({ keepAlive: true, ca, maxCachedSessions: 0 });
+  await mkdir(dir, { recursive: true });
+  let digestTail: Promise<unknown> = Promise.resolve();
+  let next = 0;
+  const worker = async () => {
+    while (next < urls.length) {
+      const u = urls[next++] as string;
+      const got = await fetchWhole(agent, 'GET', u);
+      if (got.status !== 200) throw new Error(`GET ${u}: ${got.status}`);
+      const dest = join(dir, u.slice(u.lastIndexOf('/') + 1));
+      const fh = await open(`${dest}.part`, 'wx');
+      await fh.write(got.body, 0, got.body.length, 0);
+      await fh.sync();
+      await fh.close();
+      const head = digestTail.then(() => fetchWhole(agent, 'HEAD', u, { 'Want-Digest': 'adler32' }));
+      digestTail = head.catch(() => undefined);
+      if (!(await head).digest) throw new Error(`HEAD ${u}: no digest`);
+      await rename(`${dest}.part`, dest);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  agent.destroy();
+}
+
 try {
-  await (method === 'get' ? get() : put(file as string));
+  await (method === 'get' ? get() : method === 'put' ? put(file as string) : small(url, file as string));
 } catch (e) {
   process.stderr.write(`${(e as Error).message}\n`);
   process.exit(1);

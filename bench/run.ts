@@ -236,6 +236,10 @@ async function main(): Promise<void> {
       const petrelSmall = () => petrel(['get', '--async', '--wait', '-q', '--token', tokenFile, '--from-file', list, `${dir()}/`]);
       const viaCurl = await compare(ctx('small/curl'), plan.runs, petrelSmall, () => timed('bash', [curlLoop, dir(), curlList]));
       add(`${n} × 64 KiB in one job, adler32 verified, fsynced`, 'files/s', viaCurl, rate(n), { tool: 'curl loop (no checksum)', perRun: rate(plan.curlLoopFiles) }, false, { target: { min: 10, text: '≥ 10×' } });
+      const floor = await compare(ctx('small/floor'), plan.runs, () => timed(process.execPath, [FLOOR, 'small', list, tokenFile, tb.caFile, dir()]), () => timed('bash', [curlLoop, dir(), curlList]));
+      add(`Node's HTTPS alone: ${n} × 64 KiB, 8 at a time`, 'files/s', floor, rate(n), { tool: 'curl loop (no checksum)', perRun: rate(plan.curlLoopFiles) }, false, {
+        note: 'no Petrel code: per file a GET, a new file written and fsynced, a digest HEAD (one at a time per origin) and a rename, over node:https, as Petrel does them. Whether Node here can reach the target at all.',
+      });
       const viaGfal = await compare(ctx('small/gfal'), plan.runs, petrelSmall, async () => {
         const d = dir();
         await mkdir(d);
