@@ -29,6 +29,20 @@ async function openStore(): Promise<{ store: JobStore; database: OpenDatabase; p
   return { store: createJobStore(database.db), database, path };
 }
 
+/** A database file migrated up to, not including, migration `tag` (e.g. '0004'), open for writing rows as an older agent did. */
+async function databaseBefore(tag: string): Promise<{ path: string; before: Database.Database }> {
+  const dir = await tempDir();
+  const old = join(dir, `migrations-before-${tag}`);
+  await cp(join(import.meta.dirname, '..', '..', 'migrations'), old, { recursive: true });
+  const journal = JSON.parse(await readFile(join(old, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+  journal.entries = journal.entries.filter((e) => e.tag < tag);
+  await writeFile(join(old, 'meta', '_journal.json'), JSON.stringify(journal));
+  const path = join(dir, 'jobs.db');
+  const before = new Database(path);
+  migrate(drizzle(before), { migrationsFolder: old });
+  return { path, before };
+}
+
 function transfersFor(n: number, host = HOST_A, prefix = 'f'): NewTransfer[] {
   return Array.from({ length: n }, (_, i) => ({
     source: `${host.replace(/:\d+$/, '')}/store/${prefix}${i}.root`,
@@ -153,15 +167,7 @@ describe('a job received a batch at a time', () => {
   });
 
   it('opens a database made before destinations had to differ: of two transfers writing one, the later fails if still to run', async () => {
-    const dir = await tempDir();
-    const old = join(dir, 'migrations-0006');
-    await cp(join(import.meta.dirname, '..', '..', 'migrations'), old, { recursive: true });
-    const journal = JSON.parse(await readFile(join(old, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
-    journal.entries = journal.entries.filter((e) => e.tag < '0007');
-    await writeFile(join(old, 'meta', '_journal.json'), JSON.stringify(journal));
-    const path = join(dir, 'jobs.db');
-    const before = new Database(path);
-    migrate(drizzle(before), { migrationsFolder: old });
+    const { path, before } = await databaseBefore('0007');
     before.exec(`INSERT INTO jobs (id, kind, state, created_at, options, transfer_count, queued_count, succeeded_count, bytes_unknown) VALUES ('j1', 'get', 'running', 1, '{}', 4, 2, 2, 4);
       INSERT INTO transfers (job_id, idx, source, destination, host, state) VALUES
         ('j1', 0, 'https://a/0', '/d/x', 'https://a:443', 'succeeded'),
@@ -574,15 +580,7 @@ describe('job tallies', () => {
 
   it('are filled in for the jobs of a database made before the tallies existed', async () => {
     // A database migrated up to 0003 only, holding a job with one transfer done.
-    const dir = await tempDir();
-    const old = join(dir, 'migrations-0003');
-    await cp(join(import.meta.dirname, '..', '..', 'migrations'), old, { recursive: true });
-    const journal = JSON.parse(await readFile(join(old, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
-    journal.entries = journal.entries.filter((e) => e.tag < '0004');
-    await writeFile(join(old, 'meta', '_journal.json'), JSON.stringify(journal));
-    const path = join(dir, 'jobs.db');
-    const before = new Database(path);
-    migrate(drizzle(before), { migrationsFolder: old });
+    const { path, before } = await databaseBefore('0004');
     before.exec(`INSERT INTO jobs (id, kind, state, created_at, options, transfer_count) VALUES ('j1', 'get', 'running', 1, '{}', 3);
       INSERT INTO transfers (job_id, idx, source, destination, host, state, bytes_done, bytes_total) VALUES
         ('j1', 0, 'https://a/0', '/d/0', 'https://a:443', 'succeeded', 10, 10),
