@@ -37,7 +37,8 @@ function errorResponse(err: PetrelError) {
  * the body would otherwise be taken for the client's next request.
  */
 function closeUnlessRead(c: Context<AppEnv>): void {
-  if (!c.env.incoming.complete) c.header('Connection', 'close');
+  const announced = Number(c.req.header('Content-Length') ?? 0) > 0 || c.req.header('Transfer-Encoding') !== undefined;
+  if (announced && !c.env.incoming.complete) c.header('Connection', 'close');
 }
 
 /** The socket API: JSON in and out, every error as {"error": {code, message, hint}}. */

@@ -4,12 +4,17 @@
 // One request through the client Petrel uses (node:https; a PUT read and sent 64 KiB at a time),
 // the GET's body read and thrown away. Nothing of Petrel runs: this is what Node's HTTPS stack
 // alone costs on this machine, the floor under Petrel's transfers. `small` does what Petrel does
-// for each file of a list, 8 at a time over one keep-alive pool, and nothing else: GET, write and
-// fsync a new file, HEAD for its adler32 (one per origin at a time, as Petrel asks), rename.
+// for each file of a list, 8 at a time over one keep-alive pool, and nothing else: GET, adler32
+// of the body, write and fsync a new file, HEAD for the server's adler32 (one per origin at a
+// time, as Petrel asks) compared with it, rename and fsync of the directory (Petrel's helpers
+// for the last two).
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import { renameDurably } from '../src/durable.js';
+import { createChecksummer } from '../src/transfer/checksum.js';
+import { serverDigest } from '../src/transfer/digest.js';
 
 const [method, url, tokenFile, caFile, file] = process.argv.slice(2);
 if ((method !== 'get' && method !== 'put' && method !== 'small') || !url || !tokenFile || !caFile || (method !== 'get' && !file)) {
@@ -69,6 +74,8 @@ async function small(list: string, dir: string): Promise<void> {
       const u = urls[next++] as string;
       const got = await fetchWhole(agent, 'GET', u);
       if (got.status !== 200) throw new Error(`GET ${u}: ${got.status}`);
+      const sum = createChecksummer('adler32');
+      sum.update(got.body);
       const dest = join(dir, u.slice(u.lastIndexOf('/') + 1));
       const fh = await open(`${dest}.part`, 'wx');
       await fh.write(got.body, 0, got.body.length, 0);
@@ -76,8 +83,9 @@ async function small(list: string, dir: string): Promise<void> {
       await fh.close();
       const head = digestTail.then(() => fetchWhole(agent, 'HEAD', u, { 'Want-Digest': 'adler32' }));
       digestTail = head.catch(() => undefined);
-      if (!(await head).digest) throw new Error(`HEAD ${u}: no digest`);
-      await rename(`${dest}.part`, dest);
+      const { status, digest } = await head;
+      if (status !== 200 || serverDigest(digest, 'adler32') !== sum.digest()) throw new Error(`HEAD ${u}: ${status}, digest ${digest ?? 'none'}`);
+      await renameDurably(`${dest}.part`, dest);
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));

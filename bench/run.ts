@@ -238,7 +238,7 @@ async function main(): Promise<void> {
       add(`${n} × 64 KiB in one job, adler32 verified, fsynced`, 'files/s', viaCurl, rate(n), { tool: 'curl loop (no checksum)', perRun: rate(plan.curlLoopFiles) }, false, { target: { min: 10, text: '≥ 10×' } });
       const floor = await compare(ctx('small/floor'), plan.runs, () => timed(process.execPath, [FLOOR, 'small', list, tokenFile, tb.caFile, dir()]), () => timed('bash', [curlLoop, dir(), curlList]));
       add(`Node's HTTPS alone: ${n} × 64 KiB, 8 at a time`, 'files/s', floor, rate(n), { tool: 'curl loop (no checksum)', perRun: rate(plan.curlLoopFiles) }, false, {
-        note: 'no Petrel code: per file a GET, a new file written and fsynced, a digest HEAD (one at a time per origin) and a rename, over node:https, as Petrel does them. Whether Node here can reach the target at all.',
+        note: 'no Petrel job machinery: per file a GET, its adler32, a new file written and fsynced, a digest HEAD (one at a time per origin) compared with it, a rename and a directory fsync, over node:https, as Petrel does them. Whether Node here can reach the target at all.',
       });
       const viaGfal = await compare(ctx('small/gfal'), plan.runs, petrelSmall, async () => {
         const d = dir();

@@ -443,13 +443,16 @@ export function createJobStore(db: Db) {
       });
     },
 
-    /** Re-queues the failed and cancelled transfers of a finished job. Returns how many. */
+    /**
+     * Re-queues the failed and cancelled transfers of a finished job, but for those refused as
+     * a bad request (set apart by migration 0007), which no retry can mend. Returns how many.
+     */
     retryJob(jobId: string): number {
       return db.transaction((tx) => {
         const res = tx
           .update(transfers)
           .set({ state: 'queued', attempts: 0, notBefore: 0, errorCode: null, errorMessage: null, errorHint: null, finishedAt: null, bytesDone: 0 })
-          .where(and(eq(transfers.jobId, jobId), inArray(transfers.state, ['failed', 'cancelled'])))
+          .where(and(eq(transfers.jobId, jobId), inArray(transfers.state, ['failed', 'cancelled']), sql`coalesce(${transfers.errorCode}, '') != 'API_BAD_REQUEST'`))
           .run();
         if (res.changes > 0) {
           tx.update(jobs)

@@ -62,19 +62,27 @@ function createSerializer(): HttpClient['oneAtATime'] {
 
 /**
  * An idle pooled connection is closed after this long, before the server would close it under a
- * request. Set as a connection goes back to the pool: the agents' own `timeout` option would also
+ * request. Only while it waits in the pool: as the agents' standing `timeout` option it would also
  * bound connecting (DNS, TCP), which the connect timeout is for.
  */
 const POOLED_IDLE_MS = 30_000;
 
-/** The agent, its pooled connections closed after POOLED_IDLE_MS unused. */
+/**
+ * The agent, its pooled connections closed after POOLED_IDLE_MS unused, or sooner when the
+ * server's `Keep-Alive: timeout=N` says it closes them sooner (Node shortens the agent's
+ * `timeout` option by that hint, so the option is set while a connection goes back to the pool).
+ */
 function closingIdle<A extends NodeHttpAgent>(agent: A): A {
+  const options = (agent as unknown as { options: { timeout?: number } }).options;
   // keepSocketAlive answers whether to keep the connection (its typings say void).
   const keep = agent.keepSocketAlive.bind(agent) as unknown as (socket: Socket) => boolean;
   (agent as unknown as { keepSocketAlive(socket: Socket): boolean }).keepSocketAlive = (socket) => {
-    const kept = keep(socket);
-    socket.setTimeout(POOLED_IDLE_MS);
-    return kept;
+    options.timeout = POOLED_IDLE_MS;
+    try {
+      return keep(socket);
+    } finally {
+      delete options.timeout;
+    }
   };
   return agent;
 }

@@ -13,6 +13,7 @@ import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { PetrelError } from '../../src/errors.js';
 import { checksumOf } from '../../src/transfer/checksum.js';
 import { createHttpEngine } from '../../src/transfer/engine.js';
+import { bodyText, createHttpClient, send } from '../../src/transfer/http.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { freePort, mintToken, writeDataFile } from '../testbed/index.js';
 
@@ -163,6 +164,21 @@ describe('HTTP engine', () => {
     expect(err.code).toBe('TRANSFER_TIMEOUT');
     expect(err.transient).toBe(true);
     expect((await readFile(join(dir, 'f.petrel-part'))).length).toBe(4096);
+  });
+
+  it('keeps an unused connection no longer than the server says it will keep it (Keep-Alive: timeout), and at most 30 s', async () => {
+    const hinted = await standIn((_req, res) => res.writeHead(200, { 'Keep-Alive': 'timeout=3', 'Content-Length': '2' }).end('ok'));
+    const silent = await standIn((_req, res) => res.writeHead(200, { 'Content-Length': '2' }).end('ok'));
+    silent.server.keepAliveTimeout = 0; // no Keep-Alive header of its own
+    for (const [server, idleMs] of [[hinted, 2_000], [silent, 30_000]] as const) {
+      const client = createHttpClient({ caFile: tb.caFile });
+      onTestFinished(() => client.close());
+      const res = await send(client, { method: 'GET', url: new URL(`${server.url}/x`) });
+      expect(await bodyText(res.body)).toBe('ok');
+      await new Promise((r) => setImmediate(r));
+      const pooled = Object.values(client.pooled['https:'].freeSockets).flat();
+      expect(pooled.map((socket) => socket?.timeout)).toEqual([idleMs]);
+    }
   });
 
   it('treats 429 and 503 as transient and carries the server’s Retry-After', async () => {

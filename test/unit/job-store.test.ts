@@ -168,25 +168,33 @@ describe('a job received a batch at a time', () => {
 
   it('opens a database made before destinations had to differ: of two transfers writing one, the later fails if still to run', async () => {
     const { path, before } = await databaseBefore('0007');
-    before.exec(`INSERT INTO jobs (id, kind, state, created_at, options, transfer_count, queued_count, succeeded_count, bytes_unknown) VALUES ('j1', 'get', 'running', 1, '{}', 4, 2, 2, 4);
-      INSERT INTO transfers (job_id, idx, source, destination, host, state) VALUES
-        ('j1', 0, 'https://a/0', '/d/x', 'https://a:443', 'succeeded'),
-        ('j1', 1, 'https://a/1', '/d/x', 'https://a:443', 'succeeded'),
-        ('j1', 2, 'https://a/2', '/d/x', 'https://a:443', 'queued'),
-        ('j1', 3, 'https://a/3', '/d/y', 'https://a:443', 'queued');`);
+    before.exec(`INSERT INTO jobs (id, kind, state, created_at, options, transfer_count, queued_count, succeeded_count, failed_count, bytes_unknown) VALUES ('j1', 'get', 'running', 1, '{}', 5, 2, 2, 1, 5);
+      INSERT INTO transfers (job_id, idx, source, destination, host, state, error_code) VALUES
+        ('j1', 0, 'https://a/0', '/d/x', 'https://a:443', 'succeeded', NULL),
+        ('j1', 1, 'https://a/1', '/d/x', 'https://a:443', 'succeeded', NULL),
+        ('j1', 2, 'https://a/2', '/d/x', 'https://a:443', 'queued', NULL),
+        ('j1', 3, 'https://a/3', '/d/y', 'https://a:443', 'queued', NULL),
+        ('j1', 4, 'https://a/4', '/d/y', 'https://a:443', 'failed', 'TRANSFER_TIMEOUT');`);
     before.close();
 
     const database = openDatabase(path);
     onTestFinished(() => database.close());
     const store = createJobStore(database.db);
-    const rows = transfersOf(store, 'j1').map((t) => [t.idx, t.destination, t.state, t.errorMessage]);
-    expect(rows).toEqual([
+    const rows = () => transfersOf(store, 'j1').map((t) => [t.idx, t.destination, t.state, t.errorMessage]);
+    expect(rows()).toEqual([
       [0, '/d/x', 'succeeded', null],
       [1, '/d/x (transfer 1, a duplicate)', 'succeeded', null],
       [2, '/d/x (transfer 2, a duplicate)', 'failed', 'transfer 0 of this job writes the same destination'],
       [3, '/d/y', 'queued', null],
+      [4, '/d/y (transfer 4, a duplicate)', 'failed', 'transfer 3 of this job writes the same destination'],
     ]);
-    expect(store.counts('j1')).toMatchObject({ queued: 1, succeeded: 2, failed: 1 });
+    expect(store.counts('j1')).toMatchObject({ queued: 1, succeeded: 2, failed: 2 });
+    // A retry of the job leaves the set-apart ones alone: they would write to the new names.
+    store.markRunning(transferAt(store, 'j1', 3), 'run-1');
+    store.finishTransfer(transferAt(store, 'j1', 3).id, { state: 'failed', bytesDone: 0, bytesTotal: null, error: FAIL });
+    expect(store.finishJobIfDone('j1')?.state).toBe('failed');
+    expect(store.retryJob('j1')).toBe(1);
+    expect(rows().filter(([, , state]) => state === 'queued')).toEqual([[3, '/d/y', 'queued', null]]);
   });
 
   it('is taken back with its transfers when the submission fails, and at start when an agent stopped while receiving it', async () => {
