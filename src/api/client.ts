@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { isErrorCode, PetrelError } from '../errors.js';
+import { drainedOrClosed } from '../writable.js';
 import {
   API_PREFIX,
   ErrorBody,
@@ -55,15 +56,7 @@ function* ndjsonChunks(req: SubmitJobRequest): Generator<string> {
 async function writeChunks(req: ClientRequest, chunks: Iterable<string>): Promise<void> {
   for (const chunk of chunks) {
     if (req.destroyed) return;
-    if (!req.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          req.off('drain', done).off('close', done);
-          resolve();
-        };
-        req.once('drain', done).once('close', done);
-      });
-    }
+    if (!req.write(chunk)) await drainedOrClosed(req);
   }
   if (!req.destroyed) req.end();
 }

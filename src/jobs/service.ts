@@ -106,10 +106,13 @@ export function createJobService(deps: JobServiceDeps) {
     let count = 0;
     let batch: NewTransfer[] = [];
     let open = true;
-    const abandon = (): void => {
-      if (!open) return;
+    const end = (): void => {
       open = false;
       receiving.delete(abandon);
+    };
+    const abandon = (): void => {
+      if (!open) return;
+      end();
       store.dropJob(id);
     };
     receiving.add(abandon);
@@ -141,8 +144,7 @@ export function createJobService(deps: JobServiceDeps) {
           if (!count) throw new PetrelError('API_BAD_REQUEST', 'the job has no transfers', { hint: 'give at least one source and destination' });
           flush();
           const row = store.completeJob(id, count);
-          open = false;
-          receiving.delete(abandon);
+          end();
           deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: count });
           scheduler.wake();
           return view(row.id);

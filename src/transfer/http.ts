@@ -123,9 +123,10 @@ export interface HttpRequest {
   token?: string | null | undefined;
   /** Headers that carry secrets (e.g. `TransferHeaderAuthorization`): sent only where the token goes. */
   secretHeaders?: Record<string, string> | undefined;
-  /** A fresh body for every hop, since a stream cannot be sent twice. */
-  body?: (() => Readable) | undefined;
-  /** Or: writes the body to the request itself (and ends it), afresh for every hop. */
+  /**
+   * Writes the body to the request (and ends it), afresh for every hop, since a body cannot be
+   * sent twice. A body that cannot go again destroys the request with the reason.
+   */
   writeBody?: ((req: Writable) => void) | undefined;
   signal?: AbortSignal | undefined;
   /** Instead of the client's idle timeout: no byte for this long fails the request (a server that computes first). */
@@ -153,23 +154,16 @@ export interface HttpResponse {
 
 const timeoutError = (message: string, code: string) => Object.assign(new Error(message), { code });
 
-/** One request and its reply's head; `stop` ends the request (and the body it is sending). */
+/** One request and its reply's head; `stop` ends the request (and so the body it is sending). */
 function once(client: HttpClient, url: URL, req: HttpRequest, headers: Record<string, string>): Promise<{ res: IncomingMessage; stop(): void }> {
   const protocol = url.protocol as 'https:' | 'http:';
   const request = protocol === 'https:' ? httpsRequest : httpRequest;
   const agents = req.method === 'HEAD' && !req.keepAlive ? client.fresh : client.pooled;
   return new Promise((resolve, reject) => {
-    const body = req.body?.();
     let reply: IncomingMessage | undefined;
     const r = request(url, { method: req.method, headers, agent: agents[protocol], signal: req.signal, insecureHTTPParser: req.lenientParser ?? false }, (res) => {
       reply = res;
-      resolve({
-        res,
-        stop: () => {
-          body?.destroy();
-          r.destroy();
-        },
-      });
+      resolve({ res, stop: () => r.destroy() });
     });
     // The reply's body fails with the timeout itself, not with the "aborted" of a torn-down request.
     const fail = (e: Error) => {
@@ -185,18 +179,9 @@ function once(client: HttpClient, url: URL, req: HttpRequest, headers: Record<st
       socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
-    r.on('error', (e) => {
-      body?.destroy();
-      reject(e);
-    });
-    if (body) {
-      body.on('error', (e) => r.destroy(e));
-      body.pipe(r);
-    } else if (req.writeBody) {
-      req.writeBody(r);
-    } else {
-      r.end();
-    }
+    r.on('error', reject);
+    if (req.writeBody) req.writeBody(r);
+    else r.end();
   });
 }
 
@@ -249,7 +234,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
       return { status: res.statusCode ?? 0, headers: res.headers, body: res, url };
     }
     // Stop sending to the server that redirected: a body goes again, from its start, to the next.
-    if (req.body || req.writeBody) sent.stop();
+    if (req.writeBody) sent.stop();
     else await discard(res);
     url = new URL(location, url);
   }

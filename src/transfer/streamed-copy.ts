@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream';
+import { pipeline, type Writable } from 'node:stream';
 import { PetrelError } from '../errors.js';
 import { createChecksummer } from './checksum.js';
 import { httpError } from './errors.js';
@@ -28,18 +28,19 @@ export async function streamedCopy(client: HttpClient, task: TransferTask, ctx: 
   let sent = 0;
   let used = false;
   ctx.onProgress({ bytesDone: 0, bytesTotal: size });
-  const body = () => {
+  const writeBody = (req: Writable) => {
     // The source's stream can be sent once: a redirected PUT retries the whole copy.
-    if (used) throw new PetrelError('TRANSFER_PROTOCOL', `${dst.host} redirected the PUT of a streamed copy`, { transient: true });
+    if (used) return void req.destroy(new PetrelError('TRANSFER_PROTOCOL', `${dst.host} redirected the PUT of a streamed copy`, { transient: true }));
     used = true;
     const tap = createTap(sum, (n) => {
       sent += n;
       ctx.onProgress({ bytesDone: sent, bytesTotal: size });
     });
-    return pipeline(get.body, tap, () => undefined);
+    // Whichever side fails first tears down the others (the request's own error is what send() reports).
+    pipeline(get.body, tap, req, () => undefined);
   };
   try {
-    const res = await send(client, { method: 'PUT', url: dst, headers: { 'Content-Length': String(size) }, token: task.token, body, signal: ctx.signal });
+    const res = await send(client, { method: 'PUT', url: dst, headers: { 'Content-Length': String(size) }, token: task.token, writeBody, signal: ctx.signal });
     if (res.status < 200 || res.status > 299) throw httpError('PUT', dst, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
     await discard(res.body);
     if (sent !== size) throw new PetrelError('TRANSFER_INTERRUPTED', `streamed copy ${src.href} → ${dst.href} was cut at ${sent} of ${size} bytes`, { transient: true });

@@ -328,6 +328,27 @@ describe('COPY against stand-ins', () => {
     expect(copies).toEqual(['F', 'T', 'T']);
   });
 
+  it('fails a streamed copy whose destination redirects the PUT, as transient, without sending the source twice', async () => {
+    const data = randomBytes(256 << 10);
+    const source = await standIn((_req, res) => res.writeHead(200, { 'Content-Length': String(data.length) }).end(data));
+    const seen: string[] = [];
+    const destination = await standIn((req, res) => {
+      if (req.method === 'COPY') return void res.writeHead(405).end('COPY not allowed');
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      if (req.url === '/door/y' && req.method === 'PUT') res.writeHead(307, { Location: '/pool/y' }).end();
+      else res.writeHead(req.method === 'DELETE' ? 204 : 201).end();
+    });
+    const task: TransferTask = { kind: 'copy', source: `${source.url}/x`, destination: `${destination.url}/door/y`, token: null, checksum: 'none', fallback: 'streamed' };
+    const err = (await engine().run(task, ctx()).catch((e: unknown) => e)) as PetrelError;
+    expect(err).toBeInstanceOf(PetrelError);
+    expect(err.message).toContain('redirected the PUT of a streamed copy');
+    expect(err.transient).toBe(true);
+    // No second PUT gets the source's bytes; what the first may have left is deleted.
+    expect(seen.filter((r) => r.startsWith('PUT'))).toEqual(['PUT /door/y']);
+    expect(seen).toContain('DELETE /door/y');
+  });
+
   it('follows a COPY redirect on the same origin with the same headers, both tokens included', async () => {
     const seen: { path: string; auth?: string | undefined; tha?: string | undefined; source?: string | undefined; credential?: string | undefined }[] = [];
     const { url } = await standIn((req, res) => {
