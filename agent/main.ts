@@ -9,7 +9,7 @@ import { createJobService } from '../src/jobs/index.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { packageVersion } from '../src/package-root.js';
 import { resolvePaths } from '../src/paths.js';
-import { createHttpEngine } from '../src/transfer/engine.js';
+import { createConfiguredEngine } from '../src/transfer/engine.js';
 import { createWalletSession } from '../src/wallet/index.js';
 import { createApp } from './app.js';
 import { createAgentTokens } from './tokens.js';
@@ -58,7 +58,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   });
   const jobs = createJobService({
     database: paths.database,
-    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, copyMarkerTimeoutMs: config.copyMarkerTimeoutMs }),
+    engine: createConfiguredEngine(config),
     config,
     logger,
     runId: randomUUID(),

@@ -5,7 +5,7 @@ import { createJobTokenVault } from '../src/auth/job-tokens.js';
 import { createOidc } from '../src/auth/oidc.js';
 import { createRefresher } from '../src/auth/refresher.js';
 import { tokensForTask } from '../src/auth/task-tokens.js';
-import type { AgentConfig } from '../src/config.js';
+import { caFileFromEnv, type AgentConfig } from '../src/config.js';
 import type { Logger } from '../src/log.js';
 import { sourceTokenKey } from '../src/jobs/store.js';
 import type { TransferTask } from '../src/transfer/task.js';
@@ -32,7 +32,7 @@ export interface AgentTokensDeps {
  */
 export function createAgentTokens(deps: AgentTokensDeps) {
   const initialized = () => existsSync(deps.walletPath);
-  const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
+  const oidc = createOidc({ caFile: caFileFromEnv() });
   const broker = createTokenBroker({
     wallet: { path: deps.walletPath, key: deps.walletKey, initialized },
     oidc,

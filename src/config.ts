@@ -37,6 +37,10 @@ export const AgentConfigSchema = z
     connectTimeoutMs: z.number().int().min(100).default(30_000),
     /** A third-party copy without a progress marker for this long is aborted and retried. */
     copyMarkerTimeoutMs: z.number().int().min(100).default(120_000),
+    /** A download whose server announces no size (and no HEAD told it) fails past this many bytes. */
+    maxUnknownSizeBytes: z.number().int().min(1).default(100 * 2 ** 30),
+    /** Free space a download leaves on its file system; default: 1% of it, at most 1 GiB. */
+    diskReserveBytes: z.number().int().min(0).optional(),
     /** Largest accepted socket API request body. */
     maxRequestBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
     /** How often running transfers' byte counts are written to the database. */
@@ -59,6 +63,11 @@ export const AgentConfigSchema = z
   .strict();
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+/** PEM file of CAs trusted beside the system's (PETREL_CA_FILE): read here, nowhere else. */
+export function caFileFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.PETREL_CA_FILE || undefined;
+}
 
 export function defaultConfig(): AgentConfig {
   return AgentConfigSchema.parse({});

@@ -144,7 +144,7 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
 }
 
 async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; quiet: boolean }): Promise<number> {
-  const [{ createJobService }, { createHttpEngine }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
+  const [{ createJobService }, { createConfiguredEngine }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
     import('../../src/jobs/index.js'),
     import('../../src/transfer/engine.js'),
     import('../../src/config.js'),
@@ -155,7 +155,7 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
   const tokens = request.token ? undefined : await agentTokenSource();
   const service = createJobService({
     database: ':memory:',
-    engine: createHttpEngine({ caFile: process.env.PETREL_CA_FILE, idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, copyMarkerTimeoutMs: config.copyMarkerTimeoutMs }),
+    engine: createConfiguredEngine(config),
     config,
     logger: silentLogger,
     runId: randomUUID(),

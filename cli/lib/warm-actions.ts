@@ -4,7 +4,7 @@ import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
 import { createOidc } from '../../src/auth/oidc.js';
 import { operationVerb } from '../../src/auth/scopes.js';
 import { storeCredential, warmOne, warmTargets } from '../../src/auth/warm.js';
-import { loadConfig } from '../../src/config.js';
+import { caFileFromEnv, loadConfig } from '../../src/config.js';
 import { PetrelError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { resolvePaths } from '../../src/paths.js';
@@ -54,7 +54,7 @@ export async function warm(urlTexts: string[], opts: WarmOpts): Promise<number> 
   const config = await loadConfig(paths.configFile);
   const targets = warmTargets(config.issuers, parseUrls(urlTexts), opts, paths.configFile);
   const { key, password } = await walletKey(paths.walletFile, opts);
-  const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
+  const oidc = createOidc({ caFile: caFileFromEnv() });
   const warmed = [];
   try {
     for (const target of targets) {
@@ -98,7 +98,7 @@ export async function token(urlText: string, opts: TokenOpts): Promise<number> {
     if (existsSync(paths.walletFile)) {
       const config = await loadConfig(paths.configFile);
       const { key } = await unlockWallet(paths.walletFile, await readPassword(opts, 'wallet password: '));
-      const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
+      const oidc = createOidc({ caFile: caFileFromEnv() });
       try {
         const broker = createTokenBroker({
           wallet: { path: paths.walletFile, key: () => key, initialized: () => true },
@@ -154,7 +154,7 @@ export async function importCredential(_: unknown, opts: ImportOpts): Promise<nu
   const scopes = opts.scope?.flatMap((s) => s.split(/\s+/)).filter(Boolean) ?? ['storage.read:/'];
   const { key, password } = await walletKey(paths.walletFile, opts);
   const client = { issuer, clientId: opts.clientId, ...(clientSecret ? { clientSecret } : {}) };
-  const oidc = createOidc({ caFile: process.env.PETREL_CA_FILE });
+  const oidc = createOidc({ caFile: caFileFromEnv() });
   try {
     let tokens;
     let obtainedBy: 'import' | 'exchange' = 'import';

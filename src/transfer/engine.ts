@@ -1,20 +1,22 @@
+import { caFileFromEnv, type AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
 import { thirdPartyCopy } from './copy.js';
-import { download } from './get.js';
+import { DEFAULT_DOWNLOAD_LIMITS, download, type DownloadLimits } from './get.js';
 import { createHttpClient, type HttpClientOptions } from './http.js';
 import { removeFile } from './local-file.js';
 import { upload } from './put.js';
 import { partPath, type TransferEngine } from './task.js';
 
 /** The HTTP engine: get and put over one pooled client. */
-export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs?: number } = {}): TransferEngine {
+export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs?: number } & Partial<DownloadLimits> = {}): TransferEngine {
   const client = createHttpClient(opts);
+  const limits: DownloadLimits = { maxUnknownSizeBytes: opts.maxUnknownSizeBytes ?? DEFAULT_DOWNLOAD_LIMITS.maxUnknownSizeBytes, diskReserveBytes: opts.diskReserveBytes };
   const copyOptions = { markerTimeoutMs: opts.copyMarkerTimeoutMs ?? 120_000 };
   return {
     async run(task, ctx) {
       switch (task.kind) {
         case 'get':
-          return download(client, task, ctx);
+          return download(client, task, ctx, limits);
         case 'put':
           return upload(client, task, ctx);
         case 'copy':
@@ -32,4 +34,16 @@ export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs
       await client.close();
     },
   };
+}
+
+/** The engine as the agent and the CLI's foreground runs configure it. */
+export function createConfiguredEngine(config: AgentConfig): TransferEngine {
+  return createHttpEngine({
+    caFile: caFileFromEnv(),
+    idleTimeoutMs: config.idleTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    copyMarkerTimeoutMs: config.copyMarkerTimeoutMs,
+    maxUnknownSizeBytes: config.maxUnknownSizeBytes,
+    diskReserveBytes: config.diskReserveBytes,
+  });
 }

@@ -1,5 +1,4 @@
-import { close, createWriteStream, fsync, open, write, writev } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createWriteStream, fsync, write, writev } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,50 +8,29 @@ import { remoteDigest } from './remote-digest.js';
 import { httpError, localError, networkError } from './errors.js';
 import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { renameDurably } from '../durable.js';
-import { createWriteBehind, fileSize, hashPrefix, removeFile } from './local-file.js';
+import { createWriteBehind } from './local-file.js';
+import { closePart, hashPart, openPartFile, publishPart, removePart, type PartFile } from './part-file.js';
+import { diskFull, ensureRoom, spaceAt } from './disk-space.js';
 import { verifyChecksum } from './verify.js';
 import { createTap } from './stream-tap.js';
-import { partPath, type TransferContext, type TransferResult, type TransferTask } from './task.js';
+import type { TransferContext, TransferResult, TransferTask } from './task.js';
 
-const openFile = promisify(open);
 const syncFd = promisify(fsync);
-const closeFd = promisify(close);
 const writevFd = (fd: number, chunks: Buffer[], position: number): Promise<number> =>
   new Promise((resolve, reject) => writev(fd, chunks, position, (e, n) => (e ? reject(e) : resolve(n))));
 
-/** Opens the part file, making its directory only when it is missing (not a syscall per file of a job). */
-async function openPart(part: string, flags: 'r+' | 'w'): Promise<number> {
-  try {
-    return await openFile(part, flags);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw localError(e, part, 'writing');
-  }
-  return openInNewDirectory(part, flags);
+/** What a download may write: a bound on bodies of unknown size, and the free space it must leave. */
+export interface DownloadLimits {
+  /** A body without Content-Length (and no size known from a HEAD) fails past this. */
+  maxUnknownSizeBytes: number;
+  /** Free space left on the destination's file system; default: 1% of it, at most 1 GiB. */
+  diskReserveBytes?: number | undefined;
 }
 
-/**
- * Creates the part file if there is none (O_EXCL): a fresh download then needs no stat to learn
- * there is nothing to resume. Undefined when one exists.
- */
-async function createPart(part: string): Promise<number | undefined> {
-  try {
-    return await openFile(part, 'wx');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return undefined;
-    if (code !== 'ENOENT') throw localError(e, part, 'writing');
-  }
-  return openInNewDirectory(part, 'wx');
-}
+export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxUnknownSizeBytes: 100 * 2 ** 30 };
 
-async function openInNewDirectory(part: string, flags: 'r+' | 'w' | 'wx'): Promise<number> {
-  await mkdir(dirname(part), { recursive: true }).catch((e: unknown) => {
-    throw localError(e, dirname(part), 'creating');
-  });
-  return openFile(part, flags).catch((e: unknown) => {
-    throw localError(e, part, 'writing');
-  });
-}
+/** How often, in bytes written, a streaming download looks at the free space. */
+const SPACE_CHECK_EVERY = 8 << 20;
 
 function contentLength(res: HttpResponse): number | null {
   const v = header(res.headers, 'content-length');
@@ -150,7 +128,17 @@ async function writeGathered(res: HttpResponse, fd: number, url: URL, part: stri
 const KEEP_DESCRIPTOR = { write, writev, close: (_fd: number, done: (e: NodeJS.ErrnoException | null) => void) => done(null) };
 
 /** Streams a reply into the part file from `offset` on, checksumming and counting, then fsyncs it. */
-async function writeBody(res: HttpResponse, fd: number, offset: number, size: number | null, url: URL, part: string, sum: Checksummer | undefined, onBytes: (n: number) => void): Promise<void> {
+async function writeBody(
+  res: HttpResponse,
+  fd: number,
+  offset: number,
+  size: number | null,
+  url: URL,
+  part: string,
+  sum: Checksummer | undefined,
+  onBytes: (n: number) => void,
+  guard: (n: number) => Promise<void> | undefined,
+): Promise<void> {
   if (offset === 0 && size !== null && size <= GATHER_LIMIT) return writeGathered(res, fd, url, part, sum, onBytes);
   let localFailure: unknown;
   let networkFailure: unknown;
@@ -162,10 +150,14 @@ async function writeBody(res: HttpResponse, fd: number, offset: number, size: nu
   });
   const writeBehind = createWriteBehind(fd);
   try {
-    const tap = createTap(sum, (n) => {
-      writeBehind.wrote(n);
-      onBytes(n);
-    });
+    const tap = createTap(
+      sum,
+      (n) => {
+        writeBehind.wrote(n);
+        onBytes(n);
+      },
+      guard,
+    );
     await pipeline(res.body, tap, out);
     await writeBehind.settle();
   } catch (e) {
@@ -175,9 +167,34 @@ async function writeBody(res: HttpResponse, fd: number, offset: number, size: nu
     // The descriptor is closed by the caller: not while a write of the torn-down stream is in flight.
     if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
     if (local) throw localError(local, part, 'writing');
+    // The guard's own verdict (too many bytes, no space) is a PetrelError: networkError passes it on.
     throw networkError(e, url);
   }
   await syncPart(fd, part);
+}
+
+/**
+ * Checks each chunk of a streamed body against what may be written: no more than `limit` bytes
+ * (the size announced, or the bound on unknown sizes), and, every few MB, the free space.
+ */
+function createGuard(url: URL, part: string, offset: number, limit: { bytes: number; known: boolean }, reserve: number | undefined): (n: number) => Promise<void> | undefined {
+  let written = offset;
+  let nextCheck = offset + SPACE_CHECK_EVERY;
+  return (n) => {
+    written += n;
+    if (written > limit.bytes) {
+      throw limit.known
+        ? new PetrelError('TRANSFER_PROTOCOL', `GET ${url.href}: the server sent more than the ${limit.bytes} bytes it announced`, { hint: 'tell the storage operators; nothing was kept' })
+        : new PetrelError('TRANSFER_PROTOCOL', `GET ${url.href}: the server announced no size and sent more than ${limit.bytes} bytes`, {
+            hint: 'if the file really is that large, raise maxUnknownSizeBytes in config.json and run `petrel job retry <id>`',
+          });
+    }
+    if (written < nextCheck) return undefined;
+    nextCheck = written + SPACE_CHECK_EVERY;
+    return spaceAt(dirname(part), reserve).then((space) => {
+      if (space.available < space.reserve) throw diskFull(part, undefined, space);
+    });
+  };
 }
 
 /**
@@ -185,63 +202,74 @@ async function writeBody(res: HttpResponse, fd: number, offset: number, size: nu
  * compares the checksum computed while streaming with the server's, fsyncs and renames: a partial
  * file never appears at the destination path.
  */
-export async function download(client: HttpClient, task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
+export async function download(client: HttpClient, task: TransferTask, ctx: TransferContext, limits: DownloadLimits = DEFAULT_DOWNLOAD_LIMITS): Promise<TransferResult> {
   const url = new URL(task.source);
   const dest = task.destination;
-  const part = partPath(dest);
   const algo = task.checksum === 'none' ? undefined : task.checksum;
   let sum: Checksummer | undefined = algo ? createChecksummer(algo) : undefined;
-  // One descriptor for writing and for the fsync after it (opening a file costs a millisecond
-  // of kernel time on some file systems, which a job of thousands of small files feels). A
-  // numeric descriptor: in Node 20, a FileHandle that fed a write stream never answers sync().
-  // A fresh download creates its part file first, which also tells it there is nothing to resume.
-  let fd = await createPart(part);
+  // One descriptor for reading what is there, writing, the fsync and the rename's check (opening
+  // a file costs a millisecond of kernel time on some file systems, which a job of thousands of
+  // small files feels). A numeric descriptor: in Node 20, a FileHandle that fed a write stream
+  // never answers sync(). A fresh download creates its part file, which also says there is
+  // nothing to resume.
+  const part: PartFile = await openPartFile(dest);
   // A part file this attempt created and never wrote to goes again if the attempt fails: a
-  // refused or unreachable download leaves nothing beside its destination.
-  let created = fd !== undefined;
-  let done: number;
-  let total: number | null;
+  // refused or unreachable download leaves nothing beside its destination. A private one
+  // (the usual name was taken by something not ours) is never resumed, so it always goes.
+  let keep = !part.created;
+  let done = 0;
+  let total: number | null = null;
   try {
-    const planned = fd === undefined ? await resumeOffset(client, url, task, await fileSize(part), ctx.signal) : { offset: 0, total: null };
+    const planned = part.created ? { offset: 0, total: null } : await resumeOffset(client, url, task, part.size, ctx.signal);
     // The part file is hashed before the request, so the reply does not sit unread meanwhile.
     if (planned.offset > 0 && sum) {
-      await hashPrefix(part, planned.offset, sum, ctx.signal).catch((e: unknown) => {
-        throw localError(e, part, 'reading');
+      await hashPart(part, planned.offset, sum, ctx.signal).catch((e: unknown) => {
+        throw localError(e, part.path, 'reading');
       });
     }
     const { res, offset } = await fetchBody(client, url, task, planned.offset, planned.total, ctx.signal);
     if (offset === 0 && planned.offset > 0 && algo) sum = createChecksummer(algo); // the server sent it all again
-    total = res && offset === 0 ? contentLength(res) : planned.total;
+    total = res && offset === 0 ? (contentLength(res) ?? planned.total) : planned.total;
     done = offset;
     ctx.onProgress({ bytesDone: done, bytesTotal: total });
     if (res) {
-      fd ??= await openPart(part, offset > 0 ? 'r+' : 'w').catch(async (e: unknown) => {
-        await discard(res.body);
-        throw e;
-      });
-      await writeBody(res, fd, offset, total, url, part, sum, (n) => {
-        created = false;
-        done += n;
-        ctx.onProgress({ bytesDone: done, bytesTotal: total });
-      });
+      if (total !== null) {
+        await ensureRoom(dirname(part.path), total - offset, limits.diskReserveBytes).catch(async (e: unknown) => {
+          await discard(res.body);
+          throw e instanceof PetrelError ? e : localError(e, part.path, 'checking the free space for');
+        });
+      }
+      const limit = total !== null ? { bytes: total, known: true } : { bytes: limits.maxUnknownSizeBytes, known: false };
+      await writeBody(
+        res,
+        part.fd,
+        offset,
+        total,
+        url,
+        part.path,
+        sum,
+        (n) => {
+          keep = !part.private;
+          done += n;
+          ctx.onProgress({ bytesDone: done, bytesTotal: total });
+        },
+        createGuard(url, part.path, offset, limit, limits.diskReserveBytes),
+      );
     }
+    if (total !== null && done !== total) {
+      throw new PetrelError('TRANSFER_CONNECTION', `GET ${url.href}: the connection ended after ${done} of ${total} bytes`, { transient: true });
+    }
+    let checksum: TransferResult['checksum'];
+    if (sum && algo) {
+      const remote = await remoteDigest(client, url, task.token, algo, ctx.signal, total ?? done, { keepAlive: true });
+      checksum = await verifyChecksum(task, algo, sum.digest(), remote, () => removePart(part));
+    }
+    await publishPart(part, dest, renameDurably);
+    return { bytesDone: done, bytesTotal: total ?? done, ...(checksum ? { checksum } : {}) };
   } catch (e) {
-    if (created) await removeFile(part);
+    if (!keep) await removePart(part);
     throw e;
   } finally {
-    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
+    await closePart(part);
   }
-  if (total !== null && done !== total) {
-    throw new PetrelError('TRANSFER_CONNECTION', `GET ${url.href}: the connection ended after ${done} of ${total} bytes`, { transient: true });
-  }
-
-  let checksum: TransferResult['checksum'];
-  if (sum && algo) {
-    const remote = await remoteDigest(client, url, task.token, algo, ctx.signal, total ?? done, { keepAlive: true });
-    checksum = await verifyChecksum(task, algo, sum.digest(), remote, () => removeFile(part));
-  }
-  await renameDurably(part, dest).catch((e: unknown) => {
-    throw localError(e, dest, 'renaming into');
-  });
-  return { bytesDone: done, bytesTotal: total ?? done, ...(checksum ? { checksum } : {}) };
 }

@@ -16,6 +16,7 @@ import { createHttpEngine } from '../../src/transfer/engine.js';
 import { bodyText, createHttpClient, send } from '../../src/transfer/http.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { freePort, mintToken, writeDataFile } from '../testbed/index.js';
+import { standIn as standInServer, type Handler } from '../helpers/stand-in.js';
 
 const tb = inject('testbed');
 const { a } = tb.servers;
@@ -33,15 +34,7 @@ function engine() {
   return e;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** An HTTPS server on a free port with the test bed's certificate. */
-async function standIn(handler: Handler): Promise<{ url: string; server: Server }> {
-  const server = createServer({ cert: readFileSync(tb.tls.certFile), key: readFileSync(tb.tls.keyFile) }, handler);
-  await new Promise<void>((r) => server.listen(0, 'localhost', r));
-  onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `https://localhost:${(server.address() as AddressInfo).port}`, server };
-}
+const standIn = (handler: Handler) => standInServer(tb, handler);
 
 describe('HTTP engine', () => {
   it.each(['adler32', 'md5', 'crc32c'] as const)('verifies %s against the digest XRootD reports', async (algo) => {
