@@ -29,8 +29,10 @@ export interface DownloadLimits {
 
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxUnknownSizeBytes: 100 * 2 ** 30 };
 
-/** How often, in bytes written, a streaming download looks at the free space. */
+/** At most this often, in bytes written, a streaming download looks at the free space. */
 const SPACE_CHECK_EVERY = 8 << 20;
+/** What may be counted but not yet written: the tap's and the file stream's buffers (1 MiB each). */
+const IN_FLIGHT = 2 << 20;
 
 function contentLength(res: HttpResponse): number | null {
   const v = header(res.headers, 'content-length');
@@ -179,7 +181,8 @@ async function writeBody(
  */
 function createGuard(url: URL, part: string, offset: number, limit: { bytes: number; known: boolean }, reserve: number | undefined): (n: number) => Promise<void> | undefined {
   let written = offset;
-  let nextCheck = offset + SPACE_CHECK_EVERY;
+  let every = SPACE_CHECK_EVERY;
+  let nextCheck = offset;
   return (n) => {
     written += n;
     if (written > limit.bytes) {
@@ -190,9 +193,11 @@ function createGuard(url: URL, part: string, offset: number, limit: { bytes: num
           });
     }
     if (written < nextCheck) return undefined;
-    nextCheck = written + SPACE_CHECK_EVERY;
     return spaceAt(dirname(part), reserve).then((space) => {
-      if (space.available < space.reserve) throw diskFull(part, undefined, space);
+      // Often enough that a small reserve is not overrun between two looks.
+      every = Math.min(SPACE_CHECK_EVERY, Math.max(64 << 10, Math.floor(space.reserve / 4)));
+      nextCheck = written + every;
+      if (space.available - IN_FLIGHT < space.reserve) throw diskFull(part, undefined, space);
     });
   };
 }
@@ -267,7 +272,9 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
     await publishPart(part, dest, renameDurably);
     return { bytesDone: done, bytesTotal: total ?? done, ...(checksum ? { checksum } : {}) };
   } catch (e) {
-    if (!keep) await removePart(part);
+    // Bytes that broke a rule (more than announced, no room left) are not worth resuming.
+    const broken = e instanceof PetrelError && (e.code === 'TRANSFER_DISK_FULL' || e.code === 'TRANSFER_PROTOCOL');
+    if (!keep || broken) await removePart(part);
     throw e;
   } finally {
     await closePart(part);
