@@ -1,7 +1,8 @@
-import { mkdirSync, statSync, unlinkSync, chmodSync } from 'node:fs';
+import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { PetrelError } from '../src/errors.js';
+import { checkSocket } from '../src/socket-trust.js';
 
 /** Does something answer on this Unix socket? */
 export function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean> {
@@ -31,11 +32,11 @@ export async function claimSocketPath(path: string): Promise<void> {
       cause: e,
     });
   }
-  const st = statSync(dir);
-  if (st.uid === process.getuid?.()) chmodSync(dir, 0o700);
+  // Not tightened here: a directory others could write to may already hold their socket or link.
+  checkSocket(path);
   let exists = true;
   try {
-    statSync(path);
+    lstatSync(path);
   } catch {
     exists = false;
   }

@@ -9,6 +9,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   TOKEN_REJECTED: EXIT.usage,
   AGENT_UNREACHABLE: EXIT.agent,
   AGENT_START_FAILED: EXIT.agent,
+  AGENT_SOCKET_UNSAFE: EXIT.agent,
 };
 
 export function printJson(value: unknown): void {

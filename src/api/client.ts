@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { isErrorCode, PetrelError } from '../errors.js';
+import { checkSocket } from '../socket-trust.js';
 import { drainedOrClosed } from '../writable.js';
 import {
   API_PREFIX,
@@ -94,6 +95,13 @@ export function createAgentClient(opts: AgentClientOptions) {
    */
   function send(method: 'GET' | 'POST', path: string, body: string | Iterable<string> | undefined, idle: number, signal?: AbortSignal, type = 'application/json'): Promise<RawReply> {
     return new Promise((resolve, reject) => {
+      // Before anything is sent: passwords and tokens go over this socket.
+      try {
+        checkSocket(opts.socket);
+      } catch (e) {
+        reject(e instanceof PetrelError ? e : unreachable(opts.socket, e));
+        return;
+      }
       const req = httpRequest(
         {
           socketPath: opts.socket,
