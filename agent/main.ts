@@ -12,6 +12,7 @@ import { resolvePaths } from '../src/paths.js';
 import { createConfiguredEngine } from '../src/transfer/engine.js';
 import { createWalletSession } from '../src/wallet/index.js';
 import { createApp } from './app.js';
+import { closeSilentConnections, SOCKET_SERVER_OPTIONS } from './connections.js';
 import { createAgentTokens } from './tokens.js';
 import { activationFd, claimSocketPath } from './socket.js';
 
@@ -82,7 +83,8 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   });
 
   const app = createApp({ jobs, wallet, tokens, health, shutdown: () => void shutdown('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = createAdaptorServer({ fetch: app.fetch, serverOptions: SOCKET_SERVER_OPTIONS }) as Server;
+  closeSilentConnections(server);
   try {
     if (fd !== undefined) {
       await listen(server, { fd });

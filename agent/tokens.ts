@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createTokenBroker } from '../src/auth/broker.js';
 import { createJobTokenVault } from '../src/auth/job-tokens.js';
 import { createOidc } from '../src/auth/oidc.js';
@@ -11,7 +10,7 @@ import { sourceTokenKey } from '../src/jobs/store.js';
 import type { TransferTask } from '../src/transfer/task.js';
 import type { WalletContents } from '../src/wallet/contents.js';
 import type { WalletKey } from '../src/wallet/envelope.js';
-import { updateWallet } from '../src/wallet/file.js';
+import { updateWallet, walletPresent } from '../src/wallet/file.js';
 
 export interface AgentTokensDeps {
   walletPath: string;
@@ -31,7 +30,7 @@ export interface AgentTokensDeps {
  * and closing.
  */
 export function createAgentTokens(deps: AgentTokensDeps) {
-  const initialized = () => existsSync(deps.walletPath);
+  const initialized = () => walletPresent(deps.walletPath);
   const oidc = createOidc({ caFile: caFileFromEnv() });
   const broker = createTokenBroker({
     wallet: { path: deps.walletPath, key: deps.walletKey, initialized },

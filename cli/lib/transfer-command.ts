@@ -21,6 +21,7 @@ export interface TransferOptions {
   checksum: ChecksumChoice;
   fromFile?: string;
   quiet?: boolean;
+  allowInsecureRedirect?: boolean;
   /** copy only */
   mode?: 'pull' | 'push';
   overwrite?: boolean;
@@ -54,7 +55,7 @@ async function plan(kind: Direction, paths: string[], opts: TransferOptions): Pr
 /** get and put: submit to the agent with --async, else run in this process with the same engine. */
 export async function runTransferCommand(kind: Direction, paths: string[], opts: TransferOptions): Promise<number> {
   const transfers = await plan(kind, paths, opts);
-  const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum };
+  const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum, ...(opts.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}) };
   if (kind === 'copy') {
     request.copyMode = opts.mode ?? 'pull';
     if (opts.overwrite) request.overwrite = true;

@@ -9,6 +9,7 @@ export function addTransferOptions(cmd: Command): Command {
     .option('--token <file>', 'bearer token file (default: WLCG bearer-token discovery)')
     .addOption(new Option('--checksum <algorithm>', 'checksum to verify').choices(['adler32', 'md5', 'crc32c', 'none']).default('adler32'))
     .option('--from-file <file>', 'read "SRC [DEST]" pairs, one a line')
+    .option('--allow-insecure-redirect', 'follow redirects from https to plain http (the token never goes along)')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'machine-readable output');
 }

@@ -52,6 +52,8 @@ export const SubmitJobRequest = z
     overwrite: z.boolean().optional(),
     /** Copies: when a storage refuses COPY (405/501), stream the data through the agent. */
     fallback: z.enum(['streamed']).optional(),
+    /** Follow redirects from https to plain http (refused by default; the token never goes along). */
+    allowInsecureRedirect: z.boolean().optional(),
   })
   .strict();
 export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;

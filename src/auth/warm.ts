@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
 import type { IssuerSetting } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { ClientRegistration, Credential, WalletContents } from '../wallet/contents.js';
 import type { WalletKey } from '../wallet/envelope.js';
-import { transactWallet, updateWallet } from '../wallet/file.js';
+import { transactWallet, updateWallet, walletPresent } from '../wallet/file.js';
 import { issuerFor } from './broker.js';
 import type { DeviceLogin, IssuedTokens, Oidc } from './oidc.js';
 import { parseScope, scopeKey, scopePath, scopesToWarm } from './scopes.js';
@@ -97,7 +96,7 @@ export interface WarmOptions {
 
 /** Device-code login (RFC 8628) for one target; the credential lands in the wallet. */
 export async function warmOne(target: WarmTarget, opts: WarmOptions): Promise<Credential> {
-  if (!existsSync(opts.walletPath)) throw new PetrelError('WALLET_NOT_INITIALIZED', 'there is no wallet', { hint: 'create one with `petrel wallet init`' });
+  if (!walletPresent(opts.walletPath)) throw new PetrelError('WALLET_NOT_INITIALIZED', 'there is no wallet', { hint: 'create one with `petrel wallet init`' });
   const { setting } = target;
   const client = await ensureClient(opts.oidc, opts.walletPath, opts.key, setting.issuer, target.scopes);
   const login = await opts.oidc.deviceLogin(client, { scopes: ['openid', 'offline_access', ...target.scopes], audience: setting.audience });

@@ -8,7 +8,8 @@ import { jobNotFound } from './errors.js';
 import type { JobEvents } from './events.js';
 import { createRateMeter, type RateMeter } from './rate.js';
 import type { TransferRow } from './schema.js';
-import { parseJobOptions, type JobStore, type RunnableTransfer } from './store.js';
+import { parseJobOptions, taskOptionsOf } from './options.js';
+import type { JobStore, RunnableTransfer } from './store.js';
 
 export interface LiveProgress extends TransferProgress {
   rate: number;
@@ -99,10 +100,7 @@ export function createScheduler(deps: SchedulerDeps) {
       destination: row.destination,
       token: row.token,
       sourceToken: row.sourceToken,
-      checksum: options.checksum,
-      ...(options.copyMode ? { copyMode: options.copyMode } : {}),
-      ...(options.overwrite ? { overwrite: true } : {}),
-      ...(options.fallback ? { fallback: options.fallback } : {}),
+      ...taskOptionsOf(options),
       previousError: row.errorCode,
       previousBytes: row.bytesDone,
     };
@@ -302,7 +300,7 @@ export function createScheduler(deps: SchedulerDeps) {
       }
       const options = parseJobOptions(res.job.options);
       for (const t of res.interrupted) {
-        await engine.discard({ kind: res.job.kind, source: t.source, destination: t.destination, token: res.job.token, checksum: options.checksum });
+        await engine.discard({ kind: res.job.kind, source: t.source, destination: t.destination, token: res.job.token, ...taskOptionsOf(options) });
       }
       await waitSettled(aborted, 10_000);
       if (store.finishJobIfDone(jobId)) logger.info('job cancelled', { job: jobId });

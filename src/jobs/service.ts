@@ -7,6 +7,7 @@ import type { TransferEngine } from '../transfer/task.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
+import { jobOptionsOf } from './options.js';
 import { createScheduler, type SchedulerDeps } from './scheduler.js';
 import { createJobStore } from './store.js';
 import { createTransferPreparer, duplicateDestination } from './validate.js';
@@ -101,7 +102,7 @@ export function createJobService(deps: JobServiceDeps) {
       token: header.token,
       sourceToken: header.sourceToken,
       protectToken: deps.protectToken,
-      options: { checksum: header.checksum, ...(header.copyMode ? { copyMode: header.copyMode } : {}), ...(header.overwrite ? { overwrite: true } : {}), ...(header.fallback ? { fallback: header.fallback } : {}) },
+      options: jobOptionsOf(header),
     });
     let count = 0;
     let batch: NewTransfer[] = [];
@@ -182,8 +183,10 @@ export function createJobService(deps: JobServiceDeps) {
     detail(id: string, query: JobDetailQuery = {}): JobDetail {
       const q = JobDetailQuerySchema.parse(query);
       const job = view(id);
+      if (q.transferCursor !== undefined && !/^\d{1,10}$/.test(q.transferCursor)) {
+        throw new PetrelError('API_BAD_REQUEST', 'transferCursor must be the value of a previous nextTransfers', { hint: 'leave it out for the first page' });
+      }
       const afterIndex = q.transferCursor === undefined ? undefined : Number(q.transferCursor);
-      if (afterIndex !== undefined && !Number.isInteger(afterIndex)) throw new PetrelError('API_BAD_REQUEST', 'transferCursor must be the value of a previous nextTransfers');
       const page = store.listTransfers(id, { state: q.transferState, limit: q.transferLimit, afterIndex });
       return {
         ...job,

@@ -1,19 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { ChecksumChoice, Counts, JobKind, RunState } from '../api/schemas.js';
-import type { ErrorInfo } from '../errors.js';
+import type { Counts, JobKind, RunState } from '../api/schemas.js';
+import { PetrelError, type ErrorInfo } from '../errors.js';
 import type { Db } from './database.js';
+import type { JobOptions } from './options.js';
 import { jobs, transfers, type JobRow, type TransferRow } from './schema.js';
-
-export interface JobOptions {
-  checksum: ChecksumChoice;
-  /** Copies: COPY to the destination (pull) or to the source (push). */
-  copyMode?: 'pull' | 'push';
-  /** Copies: replace an existing destination. */
-  overwrite?: boolean;
-  /** Copies: stream through the agent when COPY is refused. */
-  fallback?: 'streamed';
-}
 
 export interface NewTransfer {
   source: string;
@@ -88,11 +79,6 @@ export function byteTotalsOf(row: JobRow): ByteTotals {
 
 /** Where a copy's source token is kept apart from the job's token (the vault's memory key). */
 export const sourceTokenKey = (jobId: string): string => `${jobId}:source`;
-
-export function parseJobOptions(json: string): JobOptions {
-  const raw = JSON.parse(json) as Partial<JobOptions>;
-  return { checksum: raw.checksum ?? 'adler32', ...(raw.copyMode ? { copyMode: raw.copyMode } : {}), ...(raw.overwrite ? { overwrite: true } : {}), ...(raw.fallback ? { fallback: raw.fallback } : {}) };
-}
 
 /** Every read and write of jobs and transfers: the database is the only state that survives a restart. */
 export function createJobStore(db: Db) {
@@ -500,9 +486,13 @@ function encodeCursor(at: number, id: string): string {
   return Buffer.from(`${at}:${id}`).toString('base64url');
 }
 
+/** A cursor this store made, or a 400: a garbage one must not answer an empty page as if the list had ended. */
 function decodeCursor(cursor: string): [number, string] {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split(':');
-  return [Number(at) || 0, id ?? ''];
+  const m = /^(\d{1,16}):([a-z0-9]{1,32})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m || encodeCursor(Number(m[1]), m[2] as string) !== cursor) {
+    throw new PetrelError('API_BAD_REQUEST', 'cursor is not one this agent gave out', { hint: 'pass the `next` value of a previous page, or leave cursor out for the first page' });
+  }
+  return [Number(m[1]), m[2] as string];
 }
 
 const TRANSFER_COLUMNS = `t.id, t.job_id AS jobId, t.idx, t.source, t.destination, t.host, t.state, t.bytes_done AS bytesDone,

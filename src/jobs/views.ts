@@ -2,7 +2,7 @@ import type { ChecksumChoice, Counts, JobView, TransferView } from '../api/schem
 import type { LiveProgress } from './scheduler.js';
 import type { JobRow, TransferRow } from './schema.js';
 import type { ByteTotals } from './store.js';
-import { parseJobOptions } from './store.js';
+import { parseJobOptions } from './options.js';
 
 const iso = (ms: number | null | undefined): string | undefined => (ms === null || ms === undefined ? undefined : new Date(ms).toISOString());
 

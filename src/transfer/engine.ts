@@ -9,11 +9,13 @@ import { partPath, type TransferEngine } from './task.js';
 
 /** The HTTP engine: get and put over one pooled client. */
 export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs?: number } & Partial<DownloadLimits> = {}): TransferEngine {
-  const client = createHttpClient(opts);
+  const shared = createHttpClient(opts);
   const limits: DownloadLimits = { maxUnknownSizeBytes: opts.maxUnknownSizeBytes ?? DEFAULT_DOWNLOAD_LIMITS.maxUnknownSizeBytes, diskReserveBytes: opts.diskReserveBytes };
   const copyOptions = { markerTimeoutMs: opts.copyMarkerTimeoutMs ?? 120_000 };
   return {
     async run(task, ctx) {
+      // The same pools, with the job's own redirect policy.
+      const client = task.allowInsecureRedirect ? { ...shared, allowInsecureRedirect: true } : shared;
       switch (task.kind) {
         case 'get':
           return download(client, task, ctx, limits);
@@ -31,7 +33,7 @@ export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs
       if (task.kind === 'get') await removeFile(partPath(task.destination));
     },
     async close() {
-      await client.close();
+      await shared.close();
     },
   };
 }

@@ -48,6 +48,10 @@ export function networkError(e: unknown, url: URL): PetrelError {
     // Transient: a DNS or VPN blip in the night must not fail a queue; a typo fails after the retries.
     return new PetrelError('TRANSFER_CONNECTION', `cannot resolve ${url.hostname}`, { hint: 'check the host name in the URL', cause: e, transient: true });
   }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    // The server's own answer, the same on every try.
+    return new PetrelError('TRANSFER_PROTOCOL', `${url.host} answered with more header bytes than petrel accepts (16 KiB)`, { hint: 'tell the storage operators', cause: e });
+  }
   if (code.includes('TIMEOUT') || code === 'ETIMEDOUT') {
     return new PetrelError('TRANSFER_TIMEOUT', `${url.host} stopped answering (${code})`, { transient: true, cause: e });
   }

@@ -31,6 +31,8 @@ export interface HttpClient {
   fresh: Agents;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Follow redirects from https to plain http (a job's --allow-insecure-redirect); refused by default. */
+  allowInsecureRedirect?: boolean;
   /** Runs `fn` when no other call for the same key runs (calls queue in order); `signal` ends the wait. */
   oneAtATime<T>(key: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   close(): Promise<void>;
@@ -236,7 +238,13 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
     // Stop sending to the server that redirected: a body goes again, from its start, to the next.
     if (req.writeBody) sent.stop();
     else await discard(res);
-    url = new URL(location, url);
+    const next = new URL(location, url);
+    if (url.protocol === 'https:' && next.protocol === 'http:' && !client.allowInsecureRedirect) {
+      throw new PetrelError('TRANSFER_REFUSED', `${req.method} ${url.href} redirects to plain http (${next.origin}${next.pathname}): not followed, the data would travel unencrypted`, {
+        hint: 'if that storage has no https, run again with --allow-insecure-redirect (the token never goes along)',
+      });
+    }
+    url = next;
   }
   throw new PetrelError('TRANSFER_PROTOCOL', `too many redirects from ${req.url.href}`, { hint: 'the storage redirects in a loop: tell its operators' });
 }

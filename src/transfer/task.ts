@@ -14,6 +14,8 @@ export interface TransferTask {
   copyMode?: 'pull' | 'push';
   /** A copy the active storage refuses (405/501) streams through this process instead. */
   fallback?: 'streamed';
+  /** Follow a redirect from https to plain http (the token is never sent over it). */
+  allowInsecureRedirect?: boolean;
   /** A copy may replace an existing destination. */
   overwrite?: boolean;
   /** Bytes an earlier attempt recorded: a copy that wrote some owns the leftover at its destination. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, readFile, unlink } from 'node:fs/promises';
+import { constants, lstatSync } from 'node:fs';
+import { mkdir, open as openFile, readlink, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { renameDurably } from '../durable.js';
@@ -38,14 +39,55 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function readText(path: string): Promise<string> {
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = constants;
+
+/** Is there anything at the wallet's path (a link included, so that opening it says what it is)? */
+export function walletPresent(path: string): boolean {
   try {
-    return await readFile(path, 'utf8');
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function unsafe(path: string, what: string, hint: string): PetrelError {
+  return new PetrelError('WALLET_UNSAFE', `the wallet ${path} ${what}`, { hint });
+}
+
+/**
+ * Reads the wallet file, refusing one others could read or replace, as ssh refuses a private key
+ * with loose permissions: never through a symbolic link, a regular file of this user's, mode 0600.
+ */
+async function readText(path: string): Promise<string> {
+  let fh;
+  try {
+    fh = await openFile(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
       throw new PetrelError('WALLET_NOT_INITIALIZED', `there is no wallet at ${path}`, { hint: 'create one with `petrel wallet init`' });
     }
+    if (code === 'ELOOP') {
+      const target = await readlink(path).catch(() => '?');
+      throw unsafe(path, `is a symbolic link (to ${target}); petrel reads its wallet only from a regular file`, `replace the link by the file itself: \`mv ${target} ${path}\``);
+    }
     throw new PetrelError('WALLET_IO', `cannot read the wallet ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const st = await fh.stat();
+    const me = process.getuid?.();
+    if (!st.isFile()) throw unsafe(path, 'is not a regular file', `remove it, or set XDG_CONFIG_HOME to where your wallet is`);
+    if (me !== undefined && st.uid !== me) throw unsafe(path, `belongs to user ${st.uid}, not to you (${me})`, 'a wallet must be your own: remove it and make one with `petrel wallet init`');
+    if (st.mode & 0o077) {
+      throw unsafe(path, `may be read or changed by others (mode ${(st.mode & 0o777).toString(8)})`, `if only you have had access, run \`chmod 600 ${path}\`; else change its password (\`petrel wallet passwd\`) after that`);
+    }
+    return await fh.readFile('utf8');
+  } catch (e) {
+    if (e instanceof PetrelError) throw e;
+    throw new PetrelError('WALLET_IO', `cannot read the wallet ${path}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await fh.close();
   }
 }
 
@@ -99,11 +141,8 @@ export async function unlockWallet(path: string, password: string): Promise<{ ke
 export async function initWallet(path: string, password: string, kdf?: Omit<KdfParams, 'name' | 'salt'>): Promise<WalletKey> {
   const key = await deriveKey(password, kdf);
   await withLock(path, async () => {
-    try {
-      await readFile(path);
+    if (walletPresent(path)) {
       throw new PetrelError('WALLET_EXISTS', `a wallet already exists at ${path}`, { hint: 'open it with `petrel wallet open`, or change its password with `petrel wallet passwd`' });
-    } catch (e) {
-      if (e instanceof PetrelError) throw e;
     }
     await writeAtomically(path, JSON.stringify(seal(Buffer.from(JSON.stringify(emptyContents())), key)));
   });

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { PetrelError } from '../errors.js';
 import { latestExpiry, type WalletContents } from './contents.js';
 import type { WalletKey } from './envelope.js';
-import { readWallet, unlockWallet } from './file.js';
+import { readWallet, unlockWallet, walletPresent } from './file.js';
 
 export interface WalletEntryView {
   id: string;
@@ -109,7 +108,7 @@ export function createWalletSession(opts: WalletSessionOptions) {
     },
 
     async status(): Promise<WalletStatus> {
-      const base = { path: opts.path, initialized: existsSync(opts.path), open: key !== undefined };
+      const base = { path: opts.path, initialized: walletPresent(opts.path), open: key !== undefined };
       if (!key) return base;
       return { ...base, ...(until ? { until: new Date(until).toISOString() } : {}), entries: entries(await readWallet(opts.path, key)) };
     },

@@ -1,0 +1,36 @@
+import type { ChecksumChoice, SubmitJobHeader } from '../api/schemas.js';
+import type { TransferTask } from '../transfer/task.js';
+
+/** What a job asks of all its transfers, stored as JSON on its row. */
+export interface JobOptions {
+  checksum: ChecksumChoice;
+  /** Copies: COPY to the destination (pull) or to the source (push). */
+  copyMode?: 'pull' | 'push';
+  /** Copies: replace an existing destination. */
+  overwrite?: boolean;
+  /** Copies: stream through the agent when COPY is refused. */
+  fallback?: 'streamed';
+  /** Follow a redirect from https to plain http (the token never goes along). */
+  allowInsecureRedirect?: boolean;
+}
+
+/** The options a submission sets, and only those (a job row stores no `false` or empty keys). */
+export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect'>): JobOptions {
+  return {
+    checksum: header.checksum,
+    ...(header.copyMode ? { copyMode: header.copyMode } : {}),
+    ...(header.overwrite ? { overwrite: true } : {}),
+    ...(header.fallback ? { fallback: header.fallback } : {}),
+    ...(header.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}),
+  };
+}
+
+export function parseJobOptions(json: string): JobOptions {
+  const raw = JSON.parse(json) as Partial<JobOptions>;
+  return jobOptionsOf({ ...raw, checksum: raw.checksum ?? 'adler32' });
+}
+
+/** The part of a transfer task that comes from its job's options. */
+export function taskOptionsOf(options: JobOptions): Pick<TransferTask, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect'> {
+  return options;
+}
