@@ -32,6 +32,13 @@ export const AgentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Consecutive unanswered attempts (refused, reset or silent before a reply) that mark a host down. */
+    hostDownAfterFailures: z.number().int().min(1).default(3),
+    /** A down host is probed by one transfer after this long, the wait doubling up to hostProbeMaxMs. */
+    hostProbeFirstMs: z.number().int().min(10).default(10_000),
+    hostProbeMaxMs: z.number().int().min(10).default(10 * 60_000),
+    /** What still waits for a host down this long fails. */
+    hostDownFailAfterMs: z.number().int().min(0).default(6 * 3_600_000),
     /** No byte received or sent for this long → the attempt fails as transient. */
     idleTimeoutMs: z.number().int().min(100).default(120_000),
     connectTimeoutMs: z.number().int().min(100).default(30_000),

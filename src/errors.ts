@@ -65,6 +65,8 @@ export interface PetrelErrorOptions {
   transient?: boolean;
   /** Server-requested delay before a retry (Retry-After). */
   retryAfterMs?: number | undefined;
+  /** The storage did not answer at all (refused, reset or silent before a reply): its host's health counts it, not the transfer's attempts. */
+  unanswered?: boolean;
 }
 
 export class PetrelError extends Error {
@@ -73,6 +75,7 @@ export class PetrelError extends Error {
   readonly hint: string | undefined;
   readonly transient: boolean;
   readonly retryAfterMs: number | undefined;
+  readonly unanswered: boolean;
 
   constructor(code: ErrorCode, message: string, opts: PetrelErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -80,6 +83,7 @@ export class PetrelError extends Error {
     this.hint = opts.hint;
     this.transient = opts.transient ?? false;
     this.retryAfterMs = opts.retryAfterMs;
+    this.unanswered = opts.unanswered ?? false;
   }
 
   get status(): number {

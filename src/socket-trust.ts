@@ -35,7 +35,8 @@ export function checkSocketDirectory(dir: string): void {
   const me = uid();
   const elsewhere = 'set XDG_RUNTIME_DIR (or PETREL_SOCKET) to a directory only you can use';
   if (st.isSymbolicLink()) throw unsafe(`the socket directory ${dir} is a symbolic link, which anyone who made it could point elsewhere`, `remove it if you did not make it, or ${elsewhere}`);
-  if (!st.isDirectory()) throw unsafe(`the socket directory ${dir} is not a directory`, elsewhere);
+  // Not a directory at all: nothing can listen there, and connecting (or the agent's mkdir) says so.
+  if (!st.isDirectory()) return;
   if (me !== undefined && st.uid !== me) {
     throw unsafe(`the socket directory ${dir} belongs to user ${st.uid}, not to you (${me}): whoever owns it could intercept what petrel sends the agent`, `have it removed, or ${elsewhere}`);
   }

@@ -6,6 +6,7 @@ import type { TransferEngine, TransferProgress, TransferTask } from '../transfer
 import { backoffDelay } from './backoff.js';
 import { jobNotFound } from './errors.js';
 import type { JobEvents } from './events.js';
+import { createHostHealth } from './host-health.js';
 import { createRateMeter, type RateMeter } from './rate.js';
 import type { TransferRow } from './schema.js';
 import { parseJobOptions, taskOptionsOf } from './options.js';
@@ -50,6 +51,11 @@ export interface SchedulerDeps {
 
 const toError = (e: PetrelError): ErrorInfo => e.toJSON();
 
+/** Failures that carry the storage's own answer: it is there, whatever it said. */
+const ANSWERED_CODES = new Set(['TRANSFER_DENIED', 'TRANSFER_NOT_FOUND', 'TRANSFER_REFUSED', 'TRANSFER_SERVER_ERROR', 'TRANSFER_THROTTLED', 'TRANSFER_CHECKSUM_MISMATCH', 'TRANSFER_PROTOCOL']);
+
+const clock = (at: number) => new Date(at).toTimeString().slice(0, 5);
+
 /**
  * Runs queued transfers within the global and per-host limits, retries transient failures with
  * backoff, and writes every state change through the store so a restart resumes from the database.
@@ -62,6 +68,12 @@ export function createScheduler(deps: SchedulerDeps) {
   let flushTimer: NodeJS.Timeout | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
   let stopping = false;
+  const health = createHostHealth({
+    maxWindow: config.perHostConcurrency,
+    downAfterFailures: config.hostDownAfterFailures,
+    probeFirstMs: config.hostProbeFirstMs,
+    probeMaxMs: config.hostProbeMaxMs,
+  });
 
   function emit(jobId: string, event: JobEvent): void {
     if (events.has(jobId)) events.emit(jobId, event);
@@ -73,17 +85,45 @@ export function createScheduler(deps: SchedulerDeps) {
     if (row) emit(jobId, { type: 'transfer', jobId, transfer: deps.transferView(row, live) });
   }
 
+  /**
+   * Down hosts: what is queued for them waits (with the reason), a probe goes back to the queue
+   * when one is due, and what has waited past hostDownFailAfterMs fails.
+   */
+  function tendDownHosts(now: number): void {
+    for (const { host, since } of health.downHosts()) {
+      if (now - since >= config.hostDownFailAfterMs) {
+        const err = new PetrelError('TRANSFER_TIMEOUT', `storage ${host} has not answered since ${clock(since)} (${Math.round((now - since) / 60_000)} min): gave up`, {
+          hint: 'run `petrel job retry <id>` once it answers again',
+        });
+        const changed = store.failHost(host, toError(err), now);
+        if (changed.length) logger.warn('gave up on a host that does not answer', { host, since: new Date(since).toISOString(), jobs: changed.length });
+        for (const jobId of changed) {
+          store.finishJobIfDone(jobId);
+          deps.onJobChanged(jobId);
+        }
+      } else {
+        const hint = `petrel tries it again by itself, and fails what still waits after ${Math.round(config.hostDownFailAfterMs / 60_000)} min (hostDownFailAfterMs)`;
+        for (const jobId of store.parkHost(host, `storage ${host} not answering since ${clock(since)}`, hint)) deps.onJobChanged(jobId);
+      }
+      if (health.window(host, now) > 0 && !perHost.get(host)) store.unparkOne(host);
+    }
+  }
+
   function pump(): void {
     if (stopping) return;
     clearTimeout(wakeTimer);
     wakeTimer = undefined;
+    const now = Date.now();
+    tendDownHosts(now);
     const free = config.concurrency - running.size;
     if (free > 0) {
-      const room = (host: string) => config.perHostConcurrency - (perHost.get(host) ?? 0);
-      for (const row of store.nextRunnable({ now: Date.now(), limit: free, room })) start(row);
+      const room = (host: string) => Math.min(config.perHostConcurrency, health.window(host, now)) - (perHost.get(host) ?? 0);
+      for (const row of store.nextRunnable({ now, limit: free, room })) start(row);
     }
-    // Only backoffs need a timer: a transfer due now but held by a limit starts when one ends.
-    const due = running.size < config.concurrency ? store.nextDueAt(Date.now()) : undefined;
+    // Only backoffs and probes need a timer: a transfer due now but held by a limit starts when one ends.
+    const backoff = running.size < config.concurrency ? store.nextDueAt(now) : undefined;
+    const probe = health.nextProbeAt();
+    const due = backoff === undefined ? probe : probe === undefined ? backoff : Math.min(backoff, probe);
     if (due !== undefined) {
       // Not unref'd: an in-process run waiting out a retry backoff must stay alive.
       wakeTimer = setTimeout(pump, Math.max(10, due - Date.now()));
@@ -116,6 +156,7 @@ export function createScheduler(deps: SchedulerDeps) {
     };
     running.set(row.id, entry);
     perHost.set(row.host, (perHost.get(row.host) ?? 0) + 1);
+    health.started(row.host, row.id);
     logger.debug('transfer started', { job: row.jobId, transfer: row.idx, attempt: entry.row.attempts });
     deps.onJobChanged(row.jobId);
     emitTransfer(row.jobId, row.id, live(entry));
@@ -132,6 +173,7 @@ export function createScheduler(deps: SchedulerDeps) {
       }))
       .then(
         (result) => {
+          hostAnswered(row.host);
           store.finishTransfer(row.id, {
             state: 'succeeded',
             bytesDone: result.bytesDone,
@@ -158,9 +200,30 @@ export function createScheduler(deps: SchedulerDeps) {
       });
   }
 
+  function hostAnswered(host: string): void {
+    if (health.answered(host) !== 'up') return;
+    const changed = store.unparkHost(host);
+    logger.info('host answers again', { host, waiting: changed.length });
+    for (const jobId of changed) deps.onJobChanged(jobId);
+  }
+
+  /** What a failure says of its host's health; true when the host is down, so the attempt does not count. */
+  function judgeHost(row: RunnableTransfer, err: PetrelError | undefined): boolean {
+    if (err?.unanswered) {
+      if (health.unanswered(row.host, row.id, Date.now()) === 'down') {
+        logger.warn('host stopped answering: its transfers wait', { host: row.host, since: new Date(health.downSince(row.host) ?? Date.now()).toISOString() });
+      }
+      return health.isDown(row.host);
+    }
+    if (err && ANSWERED_CODES.has(err.code)) hostAnswered(row.host);
+    else health.ended(row.host, row.id);
+    return false;
+  }
+
   async function settleFailure(entry: Running, e: unknown): Promise<void> {
     const { row, task } = entry;
     const bytes = { bytesDone: entry.progress.bytesDone, bytesTotal: entry.progress.bytesTotal };
+    const hostDown = judgeHost(row, entry.stopReason ? undefined : asPetrelError(e));
     if (entry.stopReason === 'shutdown') {
       store.requeueTransfer(row.id, { notBefore: 0, ...bytes, uncountAttempt: true });
       return;
@@ -181,6 +244,11 @@ export function createScheduler(deps: SchedulerDeps) {
       const delay = backoffDelay(config.retry, Math.min(row.attempts, 8), deps.random);
       logger.info('transfer waits for the issuer', { job: row.jobId, transfer: row.idx, delayMs: delay, reason: err.message });
       store.requeueTransfer(row.id, { notBefore: Date.now() + delay, ...bytes, error: toError(err), uncountAttempt: true });
+      return;
+    }
+    if (hostDown) {
+      // Its host is down: the transfer waits for it (parked at the next pump), its attempt uncounted.
+      store.requeueTransfer(row.id, { notBefore: 0, ...bytes, error: toError(err), uncountAttempt: true });
       return;
     }
     if (err.code === 'INTERNAL') logger.error('transfer crashed', { job: row.jobId, transfer: row.idx, error: e });
@@ -246,6 +314,8 @@ export function createScheduler(deps: SchedulerDeps) {
 
   return {
     start(): void {
+      // Host health starts afresh with each run: what waited for a host in the last one is queued.
+      store.unparkHost();
       const orphans = store.requeueOrphans(deps.runId);
       if (orphans) logger.info('re-queued transfers a previous run left running', { count: orphans });
       for (const jobId of store.unfinishedJobIds()) store.finishJobIfDone(jobId);

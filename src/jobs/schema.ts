@@ -70,6 +70,11 @@ export const transfers = sqliteTable(
     errorHint: text('error_hint'),
     waitingReason: text('waiting_reason'),
     waitingHint: text('waiting_hint'),
+    /**
+     * Waiting because its host stopped answering (the scheduler's host health), not for the user:
+     * opening the wallet does not resume it; the host's recovery, or the next agent start, does.
+     */
+    waitingForHost: integer('waiting_for_host', { mode: 'boolean' }).notNull().default(false),
     /** The agent run that started it: rows left running by a crashed run are found by this. */
     runId: text('run_id'),
     startedAt: integer('started_at'),
@@ -85,6 +90,7 @@ export const transfers = sqliteTable(
     // alone (a job of many small files writes fewer index pages per transfer).
     index('transfers_queued_by_host').on(t.host, t.id).where(sql`${t.state} = 'queued'`),
     index('transfers_queued_due').on(t.notBefore).where(sql`${t.state} = 'queued'`),
+    index('transfers_waiting_for_host').on(t.host, t.id).where(sql`${t.waitingForHost} = 1`),
   ],
 );
 

@@ -229,13 +229,35 @@ export function createJobStore(db: Db) {
      * their limit get none). Each host's queue is read through a partial index of the queued
      * transfers by (host, id), so the cost does not grow with the transfers behind a busy host.
      */
+    /**
+     * Up to `limit` queued transfers that are due, oldest first within each host and shared
+     * between hosts in turn: one host's long queue (or its silence) never takes every slot while
+     * another host has work.
+     */
     nextRunnable(opts: { now: number; limit: number; room?: (host: string) => number }): RunnableTransfer[] {
-      const rows: RunnableTransfer[] = [];
+      const perHost: RunnableTransfer[][] = [];
       for (const { host } of hot.queuedHosts.all() as { host: string }[]) {
         const n = Math.min(opts.limit, opts.room ? opts.room(host) : opts.limit);
-        if (n > 0) rows.push(...(hot.nextRunnableOf.all(host, opts.now, n) as RunnableTransfer[]));
+        if (n > 0) {
+          const rows = hot.nextRunnableOf.all(host, opts.now, n) as RunnableTransfer[];
+          if (rows.length) perHost.push(rows);
+        }
       }
-      return rows.sort((a, b) => a.id - b.id).slice(0, opts.limit);
+      // Round by round, each host's next oldest, the hosts ordered by the age of their oldest.
+      perHost.sort((a, b) => (a[0] as RunnableTransfer).id - (b[0] as RunnableTransfer).id);
+      const picked: RunnableTransfer[] = [];
+      for (let round = 0; picked.length < opts.limit; round++) {
+        let any = false;
+        for (const rows of perHost) {
+          const row = rows[round];
+          if (!row) continue;
+          any = true;
+          picked.push(row);
+          if (picked.length === opts.limit) break;
+        }
+        if (!any) break;
+      }
+      return picked;
     },
 
     /** The earliest time after `now` at which a queued transfer in backoff becomes due. */
@@ -352,14 +374,43 @@ export function createJobStore(db: Db) {
       hot.settleJobState.run({ jobId });
     },
 
-    /** Everything waiting goes back to the queue (a credential appeared, the wallet opened). Returns how many. */
+    /**
+     * Everything waiting for the user goes back to the queue (a credential appeared, the wallet
+     * opened). Returns how many. What waits for its host stays: the host's health decides.
+     */
     resumeWaiting(): number {
       return db.transaction((tx) => {
-        const n = tx.update(transfers).set({ state: 'queued', waitingReason: null, waitingHint: null, notBefore: 0 }).where(eq(transfers.state, 'waiting')).run().changes;
-        if (n) tx.update(jobs).set({ waitingReason: null, waitingHint: null }).where(sql`${jobs.finishedAt} is null`).run();
-        tx.update(jobs).set({ state: 'queued' }).where(eq(jobs.state, 'waiting')).run();
+        const n = tx
+          .update(transfers)
+          .set({ state: 'queued', waitingReason: null, waitingHint: null, notBefore: 0 })
+          .where(and(eq(transfers.state, 'waiting'), eq(transfers.waitingForHost, false)))
+          .run().changes;
+        if (n) hot.requeueWaitingJobs.run();
         return n;
       });
+    },
+
+    /**
+     * The host stopped answering: its queued transfers wait, with the reason, until it answers
+     * again (not using up their attempts). Returns the jobs that changed.
+     */
+    parkHost(host: string, reason: string, hint: string): string[] {
+      return hot.parkHost(host, reason, hint);
+    },
+
+    /** The oldest transfer waiting for the host goes back to the queue: the host's probe. */
+    unparkOne(host: string): boolean {
+      return hot.unparkOne(host);
+    },
+
+    /** The host answers again (or, with no host, the agent starts): what waited for it is queued. Returns the jobs that changed. */
+    unparkHost(host?: string): string[] {
+      return hot.unparkHost(host ?? null);
+    },
+
+    /** The host has not answered for too long: what waits for it fails with `error`. Returns the jobs that changed. */
+    failHost(host: string, error: ErrorInfo, now = Date.now()): string[] {
+      return hot.failHost(host, error, now);
     },
 
     /**
@@ -499,7 +550,7 @@ const TRANSFER_COLUMNS = `t.id, t.job_id AS jobId, t.idx, t.source, t.destinatio
   t.bytes_total AS bytesTotal, t.attempts, t.not_before AS notBefore, t.checksum_value AS checksumValue,
   t.checksum_verified AS checksumVerified, t.error_code AS errorCode,
   t.error_message AS errorMessage, t.error_hint AS errorHint, t.waiting_reason AS waitingReason, t.waiting_hint AS waitingHint,
-  t.run_id AS runId, t.started_at AS startedAt, t.finished_at AS finishedAt`;
+  t.waiting_for_host AS waitingForHost, t.run_id AS runId, t.started_at AS startedAt, t.finished_at AS finishedAt`;
 
 const JOB_COLUMNS = `id, kind, state, created_at AS createdAt, started_at AS startedAt, finished_at AS finishedAt, token, source_token AS sourceToken, options,
   transfer_count AS transferCount, error_code AS errorCode, error_message AS errorMessage, error_hint AS errorHint,
@@ -520,7 +571,60 @@ function prepareHotStatements(db: Db) {
   const progress = client.prepare('UPDATE transfers SET bytes_done = ?, bytes_total = ? WHERE id = ?');
   const insertTransfer = client.prepare("INSERT INTO transfers (job_id, idx, source, destination, host, state) VALUES (?, ?, ?, ?, ?, 'queued')");
   const earlierWriter = client.prepare('SELECT idx FROM transfers WHERE job_id = ? AND destination = ?').pluck();
+  const distinctJobs = (rows: unknown[]) => [...new Set((rows as { jobId: string }[]).map((r) => r.jobId))];
+  const parkTransfers = client.prepare(
+    `UPDATE transfers INDEXED BY transfers_queued_by_host SET state = 'waiting', waiting_reason = @reason, waiting_hint = @hint, waiting_for_host = 1, not_before = 0
+     WHERE host = @host AND state = 'queued' RETURNING job_id AS jobId`,
+  );
+  const markJobWaiting = client.prepare(
+    `UPDATE jobs SET waiting_reason = @reason, waiting_hint = @hint,
+       state = CASE WHEN EXISTS (SELECT 1 FROM transfers WHERE job_id = @jobId AND state IN ('running', 'queued')) THEN state ELSE 'waiting' END
+     WHERE id = @jobId AND finished_at IS NULL AND state != 'cancelled'`,
+  );
+  const unparkOne = client.prepare(
+    `UPDATE transfers SET state = 'queued', waiting_reason = NULL, waiting_hint = NULL, waiting_for_host = 0, not_before = 0
+     WHERE id = (SELECT id FROM transfers INDEXED BY transfers_waiting_for_host WHERE host = ? AND waiting_for_host = 1 AND state = 'waiting' ORDER BY id LIMIT 1)
+     RETURNING job_id AS jobId`,
+  );
+  const unparkHost = client.prepare(
+    `UPDATE transfers SET state = 'queued', waiting_reason = NULL, waiting_hint = NULL, waiting_for_host = 0, not_before = 0
+     WHERE waiting_for_host = 1 AND state = 'waiting' AND (@host IS NULL OR host = @host) RETURNING job_id AS jobId`,
+  );
+  // A waiting job with work queued again is queued, without a reason unless some transfer still waits.
+  const requeueJob = client.prepare(
+    `UPDATE jobs SET state = CASE WHEN state = 'waiting' THEN 'queued' ELSE state END,
+       waiting_reason = CASE WHEN EXISTS (SELECT 1 FROM transfers WHERE job_id = @jobId AND state = 'waiting') THEN waiting_reason END,
+       waiting_hint = CASE WHEN EXISTS (SELECT 1 FROM transfers WHERE job_id = @jobId AND state = 'waiting') THEN waiting_hint END
+     WHERE id = @jobId AND finished_at IS NULL`,
+  );
+  const failParked = client.prepare(
+    `UPDATE transfers SET state = 'failed', error_code = @code, error_message = @message, error_hint = @hint, finished_at = @now,
+       waiting_reason = NULL, waiting_hint = NULL, waiting_for_host = 0
+     WHERE host = @host AND waiting_for_host = 1 AND state = 'waiting' RETURNING job_id AS jobId`,
+  );
   return {
+    requeueWaitingJobs: client.prepare(
+      `UPDATE jobs SET state = CASE WHEN state = 'waiting' THEN 'queued' ELSE state END, waiting_reason = NULL, waiting_hint = NULL
+       WHERE finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM transfers WHERE job_id = jobs.id AND state = 'waiting')`,
+    ),
+    parkHost: client.transaction((host: string, reason: string, hint: string): string[] => {
+      const ids = distinctJobs(parkTransfers.all({ host, reason, hint }));
+      for (const jobId of ids) markJobWaiting.run({ jobId, reason, hint });
+      return ids;
+    }),
+    unparkOne: client.transaction((host: string): boolean => {
+      const row = unparkOne.get(host) as { jobId: string } | undefined;
+      if (row) requeueJob.run({ jobId: row.jobId });
+      return row !== undefined;
+    }),
+    unparkHost: client.transaction((host: string | null): string[] => {
+      const ids = distinctJobs(unparkHost.all({ host }));
+      for (const jobId of ids) requeueJob.run({ jobId });
+      return ids;
+    }),
+    failHost: client.transaction((host: string, error: ErrorInfo, now: number): string[] =>
+      distinctJobs(failParked.all({ host, code: error.code, message: error.message, hint: error.hint ?? null, now })),
+    ),
     // One prepared statement per row: building multi-row INSERTs through the query builder
     // cost 3 s for 100,000 transfers, this 0.4 s.
     insertTransfers: client.transaction((jobId: string, first: number, batch: readonly NewTransfer[]) => {

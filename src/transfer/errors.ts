@@ -32,7 +32,16 @@ export function isAbort(e: unknown): boolean {
 }
 
 /** Socket and TLS failures (and undici's, for the OpenID client): connection loss and timeouts are transient, TLS trust problems are not. */
-export function networkError(e: unknown, url: URL): PetrelError {
+export function networkError(e: unknown, url: URL, opts: { beforeReply?: boolean } = {}): PetrelError {
+  const err = classifyNetworkError(e, url);
+  // Silence before any reply says the host is in trouble, not this transfer (host health).
+  // A name that does not resolve is no host's silence (a typo fails after its attempts).
+  const code = errCode(rootCause(e)) ?? errCode(e);
+  if (!opts.beforeReply || !err.transient || err.unanswered || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return err;
+  return new PetrelError(err.code, err.message, { hint: err.hint, cause: err.cause, transient: true, retryAfterMs: err.retryAfterMs, unanswered: true });
+}
+
+function classifyNetworkError(e: unknown, url: URL): PetrelError {
   if (e instanceof PetrelError) return e;
   if (isAbort(e)) return new PetrelError('TRANSFER_CANCELLED', `request to ${url.host} aborted`, { cause: e });
   const root = rootCause(e);

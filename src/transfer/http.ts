@@ -228,7 +228,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
     try {
       sent = await once(client, url, req, headers);
     } catch (e) {
-      throw networkError(e, url);
+      throw networkError(e, url, { beforeReply: true });
     }
     const { res } = sent;
     const location = res.headers.location;

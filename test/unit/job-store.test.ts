@@ -296,6 +296,57 @@ describe('nextRunnable', () => {
   });
 });
 
+describe('sharing between hosts', () => {
+  it('shares free slots between hosts in turn, though one host queued all of its work first', async () => {
+    const { store } = await openStore();
+    newJob(store, 50, { host: HOST_A, prefix: 'a' });
+    newJob(store, 50, { host: HOST_B, prefix: 'b' });
+    const rows = store.nextRunnable({ now: Date.now(), limit: 4, room: () => 4 });
+    expect(rows.map((r) => [r.host, r.idx])).toEqual([[HOST_A, 0], [HOST_B, 0], [HOST_A, 1], [HOST_B, 1]]);
+  });
+});
+
+describe('transfers waiting for their host', () => {
+  it('parks what is queued for a host with the reason, leaves other hosts alone, and the job waits', async () => {
+    const { store } = await openStore();
+    const job = store.createJob({ kind: 'get', transfers: [...transfersFor(3, HOST_A, 'a'), ...transfersFor(2, HOST_B, 'b')], options: { checksum: 'adler32' } });
+    expect(store.parkHost(HOST_A, 'storage a not answering since 10:00', 'it is tried again')).toEqual([job.id]);
+    const rows = transfersOf(store, job.id);
+    expect(rows.filter((r) => r.state === 'waiting').map((r) => r.host)).toEqual([HOST_A, HOST_A, HOST_A]);
+    expect(rows.find((r) => r.host === HOST_A)).toMatchObject({ waitingReason: 'storage a not answering since 10:00', waitingHint: 'it is tried again' });
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.host)).toEqual([HOST_B, HOST_B]);
+    expect(store.getJob(job.id)).toMatchObject({ state: 'queued', waitingReason: 'storage a not answering since 10:00' });
+    for (const r of store.nextRunnable({ now: Date.now(), limit: 10 })) store.finishTransfer(r.id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    store.settleJobState(job.id);
+    expect(store.getJob(job.id)?.waitingCount).toBe(3);
+  });
+
+  it('opening the wallet does not resume them; a probe takes the oldest, and the host’s return all', async () => {
+    const { store } = await openStore();
+    const job = newJob(store, 3, { host: HOST_A });
+    store.parkHost(HOST_A, 'silent', 'wait');
+    expect(store.resumeWaiting()).toBe(0);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 })).toEqual([]);
+    expect(store.unparkOne(HOST_A)).toBe(true);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.idx)).toEqual([0]);
+    expect(store.unparkHost(HOST_A)).toEqual([job.id]);
+    expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.idx)).toEqual([0, 1, 2]);
+    expect(store.getJob(job.id)).toMatchObject({ state: 'queued', waitingReason: null, waitingCount: 0 });
+  });
+
+  it('fails what waited too long with the error, and the job can finish', async () => {
+    const { store } = await openStore();
+    const job = newJob(store, 2, { host: HOST_A });
+    store.parkHost(HOST_A, 'silent', 'wait');
+    expect(store.failHost(HOST_A, { code: 'TRANSFER_TIMEOUT', message: 'gave up', hint: 'retry later' }, 9_000)).toEqual([job.id]);
+    expect(transfersOf(store, job.id).map((r) => [r.state, r.errorMessage, r.finishedAt])).toEqual([
+      ['failed', 'gave up', 9_000],
+      ['failed', 'gave up', 9_000],
+    ]);
+    expect(store.finishJobIfDone(job.id)).toMatchObject({ state: 'failed' });
+  });
+});
+
 describe('markRunning', () => {
   it('moves the transfer and its job to running, counting the attempt', async () => {
     const { store } = await openStore();

@@ -1,0 +1,2 @@
+ALTER TABLE `transfers` ADD `waiting_for_host` integer DEFAULT false NOT NULL;--> statement-breakpoint
+CREATE INDEX `transfers_waiting_for_host` ON `transfers` (`host`,`id`) WHERE "transfers"."waiting_for_host" = 1;
