@@ -96,6 +96,11 @@ export function createHostHealth(opts: HostHealthOptions) {
       return undefined;
     },
 
+    /** Forget what is known of the host: the next transfers to it find out afresh. */
+    forget(host: string): void {
+      hosts.delete(host);
+    },
+
     isDown(host: string): boolean {
       return hosts.get(host)?.down !== undefined;
     },

@@ -68,6 +68,8 @@ export function createScheduler(deps: SchedulerDeps) {
   let flushTimer: NodeJS.Timeout | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
   let stopping = false;
+  /** Running transfers of hosts given up on (hostDownFailAfterMs): no answer for them either is final. */
+  const gaveUp = new Map<number, PetrelError>();
   const health = createHostHealth({
     maxWindow: config.perHostConcurrency,
     downAfterFailures: config.hostDownAfterFailures,
@@ -91,19 +93,23 @@ export function createScheduler(deps: SchedulerDeps) {
    */
   function tendDownHosts(now: number): void {
     for (const { host, since } of health.downHosts()) {
+      const hint = `petrel tries it again by itself, and fails what still waits after ${Math.round(config.hostDownFailAfterMs / 60_000)} min (hostDownFailAfterMs)`;
+      for (const jobId of store.parkHost(host, `storage ${host} not answering since ${clock(since)}`, hint)) deps.onJobChanged(jobId);
       if (now - since >= config.hostDownFailAfterMs) {
+        // What waits fails, and the host is forgotten: a later job tries it afresh. A probe
+        // still running fails the same way if it gets no answer either.
+        health.forget(host);
         const err = new PetrelError('TRANSFER_TIMEOUT', `storage ${host} has not answered since ${clock(since)} (${Math.round((now - since) / 60_000)} min): gave up`, {
           hint: 'run `petrel job retry <id>` once it answers again',
         });
+        for (const [id, entry] of running) if (entry.row.host === host) gaveUp.set(id, err);
         const changed = store.failHost(host, toError(err), now);
         if (changed.length) logger.warn('gave up on a host that does not answer', { host, since: new Date(since).toISOString(), jobs: changed.length });
         for (const jobId of changed) {
           store.finishJobIfDone(jobId);
           deps.onJobChanged(jobId);
         }
-      } else {
-        const hint = `petrel tries it again by itself, and fails what still waits after ${Math.round(config.hostDownFailAfterMs / 60_000)} min (hostDownFailAfterMs)`;
-        for (const jobId of store.parkHost(host, `storage ${host} not answering since ${clock(since)}`, hint)) deps.onJobChanged(jobId);
+        continue;
       }
       if (health.window(host, now) > 0 && !perHost.get(host)) store.unparkOne(host);
     }
@@ -173,6 +179,7 @@ export function createScheduler(deps: SchedulerDeps) {
       }))
       .then(
         (result) => {
+          gaveUp.delete(row.id);
           hostAnswered(row.host);
           store.finishTransfer(row.id, {
             state: 'succeeded',
@@ -223,6 +230,12 @@ export function createScheduler(deps: SchedulerDeps) {
   async function settleFailure(entry: Running, e: unknown): Promise<void> {
     const { row, task } = entry;
     const bytes = { bytesDone: entry.progress.bytesDone, bytesTotal: entry.progress.bytesTotal };
+    const abandoned = gaveUp.get(row.id);
+    gaveUp.delete(row.id);
+    if (abandoned && !entry.stopReason && asPetrelError(e).unanswered) {
+      store.finishTransfer(row.id, { state: 'failed', ...bytes, error: toError(abandoned) });
+      return;
+    }
     const hostDown = judgeHost(row, entry.stopReason ? undefined : asPetrelError(e));
     if (entry.stopReason === 'shutdown') {
       store.requeueTransfer(row.id, { notBefore: 0, ...bytes, uncountAttempt: true });
