@@ -2,28 +2,22 @@
 // of unknown size is bounded by maxUnknownSizeBytes, and the free space is watched as it grows.
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, statfs, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { PetrelError } from '../../src/errors.js';
-import { createHttpEngine } from '../../src/transfer/engine.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { finished, makeHome, startAgent, waitForJob } from '../helpers/agent.js';
+import { tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
 import { standIn } from '../helpers/stand-in.js';
 
 const tb = inject('testbed');
-const ctx = () => ({ signal: new AbortController().signal, onProgress: () => undefined });
+const ctx = quietContext;
 const isRoot = process.getuid?.() === 0;
 const MiB = 1 << 20;
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'petrel-body-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
+const tempDir = () => makeTempDir('petrel-body-');
 /** A tmpfs of `size` bytes, unmounted when the test ends. */
 async function smallDisk(size: number): Promise<string> {
   const dir = await tempDir();
@@ -46,11 +40,7 @@ function endless(res: ServerResponse, status = 200, headers: Record<string, stri
   more();
 }
 
-function engine(opts: { maxUnknownSizeBytes?: number; diskReserveBytes?: number } = {}) {
-  const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 10_000, ...opts });
-  onTestFinished(() => e.close());
-  return e;
-}
+const engine = (opts: { maxUnknownSizeBytes?: number; diskReserveBytes?: number } = {}) => testEngine(tb, opts);
 
 const get = (url: string, destination: string): TransferTask => ({ kind: 'get', source: url, destination, token: null, checksum: 'adler32' });
 

@@ -2,33 +2,23 @@
 // directory, /tmp) is never written through, resumed from, or published at the destination.
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chown, link, lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chown, link, lstat, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { checksumOf } from '../../src/transfer/checksum.js';
-import { createHttpEngine } from '../../src/transfer/engine.js';
 import { openPartFile, publishPart, closePart } from '../../src/transfer/part-file.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { makeHome, petrel } from '../helpers/agent.js';
+import { tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
 import { standIn } from '../helpers/stand-in.js';
 import { mintToken, writeDataFile } from '../testbed/index.js';
 
 const tb = inject('testbed');
-const ctx = () => ({ signal: new AbortController().signal, onProgress: () => undefined });
+const ctx = quietContext;
 const isRoot = process.getuid?.() === 0;
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'petrel-part-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function engine() {
-  const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 10_000 });
-  onTestFinished(() => e.close());
-  return e;
-}
+const tempDir = () => makeTempDir('petrel-part-');
+const engine = () => testEngine(tb);
 
 /** Serves `data` at every path (HEAD with its adler32), and records the Range headers it was sent. */
 async function dataServer(data: Buffer) {

@@ -1,33 +1,23 @@
 // Security: smaller refusals, each with a clear message. A redirect from https to plain http,
 // idle and slowloris connections to the agent's socket, a garbage page cursor, a wallet file others
 // may read or that is a link, and a server's header flood.
-import { chmod, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, readFile, symlink } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { PetrelError } from '../../src/errors.js';
-import { createHttpEngine } from '../../src/transfer/engine.js';
 import { initWallet, unlockWallet, walletPresent } from '../../src/wallet/file.js';
 import { makeHome, petrel, startAgent } from '../helpers/agent.js';
+import { tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
 import { standIn } from '../helpers/stand-in.js';
 
 const tb = inject('testbed');
-const ctx = () => ({ signal: new AbortController().signal, onProgress: () => undefined });
+const ctx = quietContext;
 const FAST_KDF = { N: 2 ** 12, r: 8, p: 1 };
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'petrel-refuse-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function engine() {
-  const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 10_000 });
-  onTestFinished(() => e.close());
-  return e;
-}
+const tempDir = () => makeTempDir('petrel-refuse-');
+const engine = () => testEngine(tb);
 
 /** A plain-http server that records what reaches it. */
 async function plainHttp() {

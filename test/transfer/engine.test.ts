@@ -3,9 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { PetrelError } from '../../src/errors.js';
@@ -14,24 +13,14 @@ import { createHttpEngine } from '../../src/transfer/engine.js';
 import { bodyText, createHttpClient, send } from '../../src/transfer/http.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { freePort, mintToken, writeDataFile } from '../testbed/index.js';
+import { tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
 import { standIn as standInServer, type Handler } from '../helpers/stand-in.js';
 
 const tb = inject('testbed');
 const { a } = tb.servers;
-const ctx = () => ({ signal: new AbortController().signal, onProgress: () => undefined });
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'petrel-engine-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function engine() {
-  const e = createHttpEngine({ caFile: tb.caFile, idleTimeoutMs: 10_000 });
-  onTestFinished(() => e.close());
-  return e;
-}
-
+const ctx = quietContext;
+const tempDir = () => makeTempDir('petrel-engine-');
+const engine = () => testEngine(tb);
 const standIn = (handler: Handler) => standInServer(tb, handler);
 
 describe('HTTP engine', () => {
