@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { RUN_STATES } from '../../src/domain.js';
 import { runCommand } from '../lib/run.js';
 
 export function register(program: Command): void {
@@ -14,7 +15,7 @@ export function register(program: Command): void {
   job
     .command('list')
     .description('list jobs, newest first')
-    .addOption(new Option('--state <state>', 'only jobs in this state').choices(['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled']))
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(RUN_STATES))
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'machine-readable output')
     .action(action('list'));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ChecksumChoice, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
+import type { CopyMode } from '../../src/domain.js';
 import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
 import { checkTokenFor } from '../../src/auth/token-check.js';
 import type { AgentClient } from '../../src/api/client.js';
@@ -23,7 +24,7 @@ export interface TransferOptions {
   quiet?: boolean;
   allowInsecureRedirect?: boolean;
   /** copy only */
-  mode?: 'pull' | 'push';
+  mode?: CopyMode;
   overwrite?: boolean;
   fallback?: 'streamed';
   srcToken?: string;

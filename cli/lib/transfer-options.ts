@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { CHECKSUM_CHOICES, DEFAULT_CHECKSUM } from '../../src/domain.js';
 import type { Direction } from '../../src/transfer/plan.js';
 import { runCommand } from './run.js';
 
@@ -7,7 +8,7 @@ export function addTransferOptions(cmd: Command): Command {
     .option('--async', 'queue the job in the agent and print its id (starts the agent if needed)')
     .option('--wait', 'with --async: follow the job to its end')
     .option('--token <file>', 'bearer token file (default: WLCG bearer-token discovery)')
-    .addOption(new Option('--checksum <algorithm>', 'checksum to verify').choices(['adler32', 'md5', 'crc32c', 'none']).default('adler32'))
+    .addOption(new Option('--checksum <algorithm>', 'checksum to verify').choices(CHECKSUM_CHOICES).default(DEFAULT_CHECKSUM))
     .option('--from-file <file>', 'read "SRC [DEST]" pairs, one a line')
     .option('--allow-insecure-redirect', 'follow redirects from https to plain http (the token never goes along)')
     .option('-q, --quiet', 'no progress output')

@@ -3,18 +3,19 @@
  * (validation) and the CLI's client (parsing replies, so a newer CLI notices an older agent).
  */
 import { z } from 'zod';
+import { CHECKSUM_CHOICES, COPY_MODES, DEFAULT_CHECKSUM, DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, JOB_KINDS, MAX_TRANSFERS, RUN_STATES } from '../domain.js';
+
+export { FINAL_STATES, isFinal, MAX_TRANSFERS } from '../domain.js';
 
 export const API_PREFIX = '/v1';
 
-export const JobKind = z.enum(['get', 'put', 'copy', 'prestage']);
+export const JobKind = z.enum(JOB_KINDS);
 export type JobKind = z.infer<typeof JobKind>;
 
-export const RunState = z.enum(['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled']);
+export const RunState = z.enum(RUN_STATES);
 export type RunState = z.infer<typeof RunState>;
-export const FINAL_STATES: readonly RunState[] = ['succeeded', 'failed', 'cancelled'];
-export const isFinal = (s: RunState): boolean => FINAL_STATES.includes(s);
 
-export const ChecksumChoice = z.enum(['adler32', 'md5', 'crc32c', 'none']);
+export const ChecksumChoice = z.enum(CHECKSUM_CHOICES);
 export type ChecksumChoice = z.infer<typeof ChecksumChoice>;
 
 export const ErrorInfo = z.object({
@@ -34,8 +35,6 @@ const Location = z.string().min(1).max(8192);
 export const TransferSpec = z.object({ source: Location, destination: Location }).strict();
 export type TransferSpec = z.infer<typeof TransferSpec>;
 
-/** The most transfers one job may hold. */
-export const MAX_TRANSFERS = 1_000_000;
 
 export const SubmitJobRequest = z
   .object({
@@ -45,9 +44,9 @@ export const SubmitJobRequest = z
     token: z.string().min(1).max(65_536).optional(),
     /** A copy's token for reading its source; without it, `token` serves both sides. */
     sourceToken: z.string().min(1).max(65_536).optional(),
-    checksum: ChecksumChoice.default('adler32'),
+    checksum: ChecksumChoice.default(DEFAULT_CHECKSUM),
     /** Copies: COPY to the destination, which pulls (default), or to the source, which pushes. */
-    copyMode: z.enum(['pull', 'push']).optional(),
+    copyMode: z.enum(COPY_MODES).optional(),
     /** Copies: replace an existing destination (else the storage refuses with 412). */
     overwrite: z.boolean().optional(),
     /** Copies: when a storage refuses COPY (405/501), stream the data through the agent. */
@@ -127,12 +126,12 @@ const Limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(
 export const ListJobsQuery = z
   .object({
     state: RunState.optional(),
-    limit: Limit(1000, 50),
+    limit: Limit(1000, DEFAULT_JOB_PAGE),
     /** Opaque cursor from a previous page's `next`. */
     cursor: z.string().max(200).optional(),
   })
   .strict();
-export type ListJobsQuery = z.input<typeof ListJobsQuery>;
+export type ListJobsQuery = Partial<z.output<typeof ListJobsQuery>>;
 
 export const JobList = z.object({ jobs: z.array(JobView), next: z.string().optional() });
 export type JobList = z.infer<typeof JobList>;
@@ -140,11 +139,11 @@ export type JobList = z.infer<typeof JobList>;
 export const JobDetailQuery = z
   .object({
     transferState: RunState.optional(),
-    transferLimit: Limit(10_000, 100),
+    transferLimit: Limit(10_000, DEFAULT_TRANSFER_PAGE),
     transferCursor: z.string().max(200).optional(),
   })
   .strict();
-export type JobDetailQuery = z.input<typeof JobDetailQuery>;
+export type JobDetailQuery = Partial<z.output<typeof JobDetailQuery>>;
 
 export const JobEventsQuery = z
   .object({

@@ -1,11 +1,12 @@
-import type { ChecksumChoice, SubmitJobHeader } from '../api/schemas.js';
+import type { SubmitJobHeader } from '../api/schemas.js';
+import type { ChecksumChoice, CopyMode } from '../domain.js';
 import type { TransferTask } from '../transfer/task.js';
 
 /** What a job asks of all its transfers, stored as JSON on its row. */
 export interface JobOptions {
   checksum: ChecksumChoice;
   /** Copies: COPY to the destination (pull) or to the source (push). */
-  copyMode?: 'pull' | 'push';
+  copyMode?: CopyMode;
   /** Copies: replace an existing destination. */
   overwrite?: boolean;
   /** Copies: stream through the agent when COPY is refused. */

@@ -1,12 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { JOB_KINDS, RUN_STATES } from '../domain.js';
 
 export const jobs = sqliteTable(
   'jobs',
   {
     id: text('id').primaryKey(),
-    kind: text('kind', { enum: ['get', 'put', 'copy', 'prestage'] }).notNull(),
-    state: text('state', { enum: ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] }).notNull(),
+    kind: text('kind', { enum: JOB_KINDS }).notNull(),
+    state: text('state', { enum: RUN_STATES }).notNull(),
     createdAt: integer('created_at').notNull(),
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
@@ -55,7 +56,7 @@ export const transfers = sqliteTable(
     destination: text('destination').notNull(),
     /** scheme://host:port the per-host limit counts against. */
     host: text('host').notNull(),
-    state: text('state', { enum: ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] }).notNull(),
+    state: text('state', { enum: RUN_STATES }).notNull(),
     bytesDone: integer('bytes_done').notNull().default(0),
     bytesTotal: integer('bytes_total'),
     attempts: integer('attempts').notNull().default(0),

@@ -1,5 +1,5 @@
-import { isFinal, MAX_TRANSFERS, type JobDetail, type JobDetailQuery, type JobEvent, type JobList, type JobView, type ListJobsQuery, type SubmitJobHeader, type TransferSpec } from '../api/schemas.js';
-import { ListJobsQuery as ListJobsQuerySchema, JobDetailQuery as JobDetailQuerySchema } from '../api/schemas.js';
+import type { JobDetail, JobDetailQuery, JobEvent, JobList, JobView, ListJobsQuery, SubmitJobHeader, TransferSpec } from '../api/schemas.js';
+import { DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, isFinal, MAX_TRANSFERS } from '../domain.js';
 import type { AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -174,20 +174,19 @@ export function createJobService(deps: JobServiceDeps) {
 
     view,
 
-    list(query: ListJobsQuery): JobList {
-      const q = ListJobsQuerySchema.parse(query);
-      const page = store.listJobs(q);
+    /** A page of jobs, newest first (the route has validated the query; in-process callers pass numbers). */
+    list(q: ListJobsQuery): JobList {
+      const page = store.listJobs({ state: q.state, limit: q.limit ?? DEFAULT_JOB_PAGE, cursor: q.cursor });
       return { jobs: page.rows.map((r) => view(r.id)), ...(page.next ? { next: page.next } : {}) };
     },
 
-    detail(id: string, query: JobDetailQuery = {}): JobDetail {
-      const q = JobDetailQuerySchema.parse(query);
+    detail(id: string, q: JobDetailQuery = {}): JobDetail {
       const job = view(id);
       if (q.transferCursor !== undefined && !/^\d{1,10}$/.test(q.transferCursor)) {
         throw new PetrelError('API_BAD_REQUEST', 'transferCursor must be the value of a previous nextTransfers', { hint: 'leave it out for the first page' });
       }
       const afterIndex = q.transferCursor === undefined ? undefined : Number(q.transferCursor);
-      const page = store.listTransfers(id, { state: q.transferState, limit: q.transferLimit, afterIndex });
+      const page = store.listTransfers(id, { state: q.transferState, limit: q.transferLimit ?? DEFAULT_TRANSFER_PAGE, afterIndex });
       return {
         ...job,
         transfers: page.rows.map((r) => transferView(r, scheduler.live(r.id))),

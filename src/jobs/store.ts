@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { Counts, JobKind, RunState } from '../api/schemas.js';
+import type { Counts } from '../api/schemas.js';
+import type { JobKind, RunState } from '../domain.js';
 import { PetrelError, type ErrorInfo } from '../errors.js';
 import type { Db } from './database.js';
 import type { JobOptions } from './options.js';

@@ -1,4 +1,5 @@
-import type { JobKind, TransferSpec } from '../api/schemas.js';
+import type { TransferSpec } from '../api/schemas.js';
+import type { CopyMode, JobKind } from '../domain.js';
 import { PetrelError } from '../errors.js';
 import { isAbsolute } from 'node:path';
 import { hostKey, locationText, parseLocation, type Location } from '../transfer/location.js';
@@ -20,7 +21,7 @@ export function duplicateDestination(index: number, earlier: number, destination
  * for jobs of 100,000 transfers: a text already in normal form is kept (not copied), and host
  * keys are shared.
  */
-export function createTransferPreparer(kind: JobKind, copyMode: 'pull' | 'push' = 'pull'): (spec: TransferSpec, index: number) => NewTransfer {
+export function createTransferPreparer(kind: JobKind, copyMode: CopyMode = 'pull'): (spec: TransferSpec, index: number) => NewTransfer {
   if (kind === 'prestage') {
     throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
   }
@@ -61,7 +62,7 @@ export function createTransferPreparer(kind: JobKind, copyMode: 'pull' | 'push' 
 }
 
 /** All of a job's transfers at once (see createTransferPreparer). */
-export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], copyMode: 'pull' | 'push' = 'pull'): NewTransfer[] {
+export function prepareTransfers(kind: JobKind, specs: readonly TransferSpec[], copyMode: CopyMode = 'pull'): NewTransfer[] {
   return specs.map(createTransferPreparer(kind, copyMode));
 }
 

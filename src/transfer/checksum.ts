@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from '../domain.js';
 
-export const CHECKSUM_ALGORITHMS = ['adler32', 'md5', 'crc32c'] as const;
-export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
+export { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm };
 
 export function isChecksumAlgorithm(name: string): name is ChecksumAlgorithm {
   return (CHECKSUM_ALGORITHMS as readonly string[]).includes(name);

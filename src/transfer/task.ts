@@ -1,4 +1,4 @@
-import type { ChecksumChoice, JobKind } from '../api/schemas.js';
+import type { ChecksumChoice, CopyMode, JobKind } from '../domain.js';
 
 export interface TransferTask {
   kind: JobKind;
@@ -11,7 +11,7 @@ export interface TransferTask {
   /** A copy's token for its source (read). */
   sourceToken?: string | null;
   /** A copy: COPY to the destination (pull, default) or to the source (push). */
-  copyMode?: 'pull' | 'push';
+  copyMode?: CopyMode;
   /** A copy the active storage refuses (405/501) streams through this process instead. */
   fallback?: 'streamed';
   /** Follow a redirect from https to plain http (the token is never sent over it). */

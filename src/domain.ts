@@ -1,0 +1,35 @@
+/**
+ * The words of the job model, once: what kinds of job there are, the states a job or transfer
+ * passes through, the checksum and copy-mode choices. The API's zod enums, the database's column
+ * enums and the CLI's option choices are all made from these arrays.
+ */
+
+export const JOB_KINDS = ['get', 'put', 'copy', 'prestage'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+/** A job's or a transfer's state: `queued → running → succeeded | failed | cancelled`, and `waiting`. */
+export const RUN_STATES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+export const FINAL_STATES = ['succeeded', 'failed', 'cancelled'] as const satisfies readonly RunState[];
+export type FinalState = (typeof FINAL_STATES)[number];
+export const isFinal = (s: RunState): s is FinalState => (FINAL_STATES as readonly RunState[]).includes(s);
+
+/** The checksum algorithms computed while streaming. */
+export const CHECKSUM_ALGORITHMS = ['adler32', 'md5', 'crc32c'] as const;
+export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
+/** What a job may ask for: an algorithm, or none. */
+export const CHECKSUM_CHOICES = [...CHECKSUM_ALGORITHMS, 'none'] as const;
+export type ChecksumChoice = (typeof CHECKSUM_CHOICES)[number];
+export const DEFAULT_CHECKSUM: ChecksumChoice = 'adler32';
+
+/** A copy: COPY to the destination, which pulls, or to the source, which pushes. */
+export const COPY_MODES = ['pull', 'push'] as const;
+export type CopyMode = (typeof COPY_MODES)[number];
+
+/** Page sizes when none is asked for: jobs in a list, transfers in a job's detail. */
+export const DEFAULT_JOB_PAGE = 50;
+export const DEFAULT_TRANSFER_PAGE = 100;
+
+/** The most transfers one job may hold. */
+export const MAX_TRANSFERS = 1_000_000;
