@@ -3,7 +3,7 @@ import { createTokenBroker } from '../src/auth/broker.js';
 import { createJobTokenVault } from '../src/auth/job-tokens.js';
 import { createOidc } from '../src/auth/oidc.js';
 import { createRefresher } from '../src/auth/refresher.js';
-import { tokensForTask } from '../src/auth/task-tokens.js';
+import { brokerSource, createTokenResolver, tokensForTask } from '../src/auth/resolver.js';
 import { caFileFromEnv, type AgentConfig } from '../src/config.js';
 import type { Logger } from '../src/log.js';
 import { sourceTokenKey } from '../src/jobs/store.js';
@@ -40,6 +40,8 @@ export function createAgentTokens(deps: AgentTokensDeps) {
     logger: deps.logger,
   });
   const vault = createJobTokenVault({ walletInitialized: initialized });
+  // A transfer's token: its job's explicit one, else the wallet's (a transfer that needs the user waits).
+  const resolver = createTokenResolver([brokerSource(broker)]);
   const refresher = createRefresher({
     broker,
     schedule: deps.config.tokens.refreshSchedule,
@@ -57,7 +59,7 @@ export function createAgentTokens(deps: AgentTokensDeps) {
     async tokensFor(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>> {
       const read = (key: string, column: string | null | undefined) => (task.jobId ? vault.read(key, column ?? null) : (column ?? null));
       const explicit = { token: read(task.jobId ?? '', task.token), sourceToken: read(sourceTokenKey(task.jobId ?? ''), task.sourceToken) };
-      return tokensForTask(task, explicit, async (need) => (await broker.acquire(need))?.token ?? null);
+      return tokensForTask(task, explicit, resolver);
     },
 
     protectToken: (jobId: string, token: string): string => vault.columnFor(jobId, token),

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ChecksumChoice, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
 import type { CopyMode } from '../../src/domain.js';
-import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
 import { checkTokenFor } from '../../src/auth/token-check.js';
 import type { AgentClient } from '../../src/api/client.js';
 import { PetrelError, WAITING_CODES } from '../../src/errors.js';
 import { planTransfers, parsePairList, type Direction, type PairInput } from '../../src/transfer/plan.js';
-import { tokensForTask, type TokenSource } from '../../src/auth/task-tokens.js';
+import { agentSource, createTokenResolver, discoveredToken, tokenNeeds, tokensForTask } from '../../src/auth/resolver.js';
+import type { Operation } from '../../src/auth/scopes.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { agentClient, ensureAgent } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
@@ -36,7 +36,7 @@ const readTokenFile = (file: string): Promise<string> => readSecretFile(file, 't
 /** --token FILE, else WLCG bearer-token discovery; none at all is allowed (public data). */
 async function jobToken(opts: TransferOptions): Promise<string | undefined> {
   if (opts.token) return readTokenFile(opts.token);
-  return (await discoverBearerToken())?.token;
+  return (await discoveredToken())?.token;
 }
 
 async function plan(kind: Direction, paths: string[], opts: TransferOptions): Promise<TransferSpec[]> {
@@ -74,10 +74,7 @@ export async function runTransferCommand(kind: Direction, paths: string[], opts:
   } else {
     const token = await jobToken(opts);
     if (token) {
-      const uses = transfers.flatMap((t) => [
-        ...(kind !== 'put' ? [{ op: 'read' as const, url: new URL(t.source) }] : []),
-        ...(kind !== 'get' ? [{ op: 'write' as const, url: new URL(t.destination) }] : []),
-      ]);
+      const uses = transfers.flatMap((t) => tokenNeeds({ kind, ...t }).map((n) => ({ op: n.operation, url: n.url })));
       warn(checkTokenFor(token, uses).warnings);
       request.token = token;
     }
@@ -120,13 +117,9 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
     import('../../src/auth/broker.js'),
   ]);
   const config = await loadConfig(resolvePaths().configFile);
-  const firstUrlPerPrefix = new Map<string, { url: URL; operation: 'read' | 'write' }>();
+  const firstUrlPerPrefix = new Map<string, { url: URL; operation: Operation }>();
   for (const t of request.transfers) {
-    const sides = [
-      ...(request.kind !== 'put' ? [{ url: new URL(t.source), operation: 'read' as const }] : []),
-      ...(request.kind !== 'get' ? [{ url: new URL(t.destination), operation: 'write' as const }] : []),
-    ];
-    for (const side of sides) {
+    for (const side of tokenNeeds({ kind: request.kind, ...t })) {
       const setting = issuerFor(config.issuers, side.url);
       const key = `${setting?.prefix}\n${side.operation}`;
       if (setting && !firstUrlPerPrefix.has(key)) firstUrlPerPrefix.set(key, side);
@@ -141,7 +134,7 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
     process.stderr.write(`petrel: ${missing.message}\n`);
     const actions = await import('./wallet-actions.js');
     if (missing.code === 'WALLET_CLOSED') await actions.open(undefined, {});
-    else await (await import('./warm-actions.js')).warm([url.href], { write: operation === 'write' });
+    else await (await import('./warm-actions.js')).warm([url.href], { write: operation === 'write', stage: operation === 'stage' });
   }
 }
 
@@ -197,19 +190,16 @@ async function agentTokenSource(): Promise<{ tokensFor(task: TransferTask): Prom
     await client.close();
     return undefined;
   }
-  const fromAgent: TokenSource = async ({ url, operation, explicit }) => {
-    if (explicit) return explicit;
-    try {
-      return (await client.token({ url: url.href, operation })).token;
-    } catch (e) {
-      if (e instanceof PetrelError && e.code === 'NO_ISSUER') return null;
-      // Nobody is there to act on a waiting job in the foreground: fail it with the hint.
-      if (e instanceof PetrelError && WAITING_CODES.has(e.code)) throw new PetrelError('TRANSFER_DENIED', e.message, { hint: e.hint });
-      throw e;
-    }
-  };
+  // Nobody is there to act on a waiting job in the foreground: fail it with the hint.
+  const resolver = createTokenResolver([
+    agentSource(client, {
+      onWaiting: (e) => {
+        throw new PetrelError('TRANSFER_DENIED', e.message, { hint: e.hint });
+      },
+    }),
+  ]);
   return {
-    tokensFor: (task) => tokensForTask(task, { token: task.token, sourceToken: task.sourceToken ?? null }, fromAgent),
+    tokensFor: (task) => tokensForTask(task, { token: task.token, sourceToken: task.sourceToken ?? null }, resolver),
     close: () => client.close(),
   };
 }

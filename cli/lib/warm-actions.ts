@@ -1,16 +1,15 @@
-import { existsSync } from 'node:fs';
 import { createTokenBroker } from '../../src/auth/broker.js';
-import { discoverBearerToken } from '../../src/auth/bearer-discovery.js';
-import { createOidc } from '../../src/auth/oidc.js';
-import { operationVerb } from '../../src/auth/scopes.js';
+import { createOidc, type Oidc } from '../../src/auth/oidc.js';
+import { agentSource, brokerSource, createTokenResolver, discoverySource, noTokenError, type TokenSource } from '../../src/auth/resolver.js';
 import { storeCredential, warmOne, warmTargets } from '../../src/auth/warm.js';
 import { caFileFromEnv, loadConfig } from '../../src/config.js';
 import { PetrelError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { resolvePaths } from '../../src/paths.js';
-import { initWallet, unlockWallet } from '../../src/wallet/index.js';
+import { initWallet, unlockWallet, walletPresent } from '../../src/wallet/index.js';
+import type { AgentClient } from '../../src/api/client.js';
 import type { WalletKey } from '../../src/wallet/envelope.js';
-import { ensureAgent, withAgentClient } from './agent-process.js';
+import { agentClient, ensureAgent, withAgentClient } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
 import { readPassword, type PasswordOptions } from './password.js';
 import { readSecretFile } from './secret-file.js';
@@ -31,7 +30,7 @@ function parseUrls(texts: readonly string[]): URL[] {
 
 /** Unlocks the wallet with the user's password, creating the wallet first if there is none. */
 async function walletKey(path: string, opts: PasswordOptions): Promise<{ key: WalletKey; password: string }> {
-  if (!existsSync(path)) {
+  if (!walletPresent(path)) {
     process.stderr.write(`petrel: no wallet yet; creating ${path}\n`);
     const password = await readPassword(opts, 'new wallet password: ', { confirm: true });
     return { key: await initWallet(path, password), password };
@@ -80,51 +79,71 @@ export async function warm(urlTexts: string[], opts: WarmOpts): Promise<number> 
 
 type TokenOpts = PasswordOptions & { json?: boolean; write?: boolean; stage?: boolean };
 
+/** The wallet unlocked here, with the user's password, only when asked (the agent had nothing). */
+function unlockedWalletSource(opts: TokenOpts): TokenSource & { close(): Promise<void> } {
+  let oidc: Oidc | undefined;
+  return {
+    name: 'wallet',
+    async get(req) {
+      const paths = resolvePaths();
+      if (!walletPresent(paths.walletFile)) return undefined;
+      const config = await loadConfig(paths.configFile);
+      const { key } = await unlockWallet(paths.walletFile, await readPassword(opts, 'wallet password: '));
+      oidc ??= createOidc({ caFile: caFileFromEnv() });
+      const broker = createTokenBroker({
+        wallet: { path: paths.walletFile, key: () => key, initialized: () => true },
+        oidc,
+        issuers: config.issuers,
+        minValidityMs: config.tokens.minValidityMs,
+        logger: createLogger({ stream: process.stderr, level: 'warn' }),
+      });
+      return brokerSource(broker, { lenient: true }).get(req);
+    },
+    close: async () => oidc?.close(),
+  };
+}
+
+/** The agent's wallet over the socket, when an agent runs with its wallet open. */
+function openAgentSource(client: AgentClient): TokenSource {
+  const viaAgent = agentSource(client, {
+    onWaiting: (e) => {
+      // Nothing there for this URL: look further. A dead credential is the user's to fix.
+      if (e.code === 'CREDENTIAL_NEEDED') return undefined;
+      throw e;
+    },
+  });
+  return {
+    name: 'agent',
+    async get(req) {
+      const open = await client.wallet().then(
+        (w) => w.open,
+        (e: unknown) => {
+          if (e instanceof PetrelError && e.code === 'AGENT_UNREACHABLE') return false;
+          throw e;
+        },
+      );
+      return open ? viaAgent.get(req) : undefined;
+    },
+  };
+}
+
 /** `petrel token URL`: a valid access token on stdout, for other tools (as oidc-token does). */
 export async function token(urlText: string, opts: TokenOpts): Promise<number> {
   const [url] = parseUrls([urlText]) as [URL];
-  const operation = opts.stage ? 'stage' : opts.write ? 'write' : 'read';
-  const fromAgent = await withAgentClient(async (c) => {
-    const w = await c.wallet();
-    return w.open ? c.token({ url: url.href, operation }) : undefined;
-  }).catch((e: unknown) => {
-    // No agent, or it has nothing for this URL: look further (discovery below).
-    if (e instanceof PetrelError && ['AGENT_UNREACHABLE', 'NO_ISSUER', 'CREDENTIAL_NEEDED'].includes(e.code)) return undefined;
-    throw e;
-  });
-  let reply = fromAgent;
-  if (!reply) {
-    const paths = resolvePaths();
-    if (existsSync(paths.walletFile)) {
-      const config = await loadConfig(paths.configFile);
-      const { key } = await unlockWallet(paths.walletFile, await readPassword(opts, 'wallet password: '));
-      const oidc = createOidc({ caFile: caFileFromEnv() });
-      try {
-        const broker = createTokenBroker({
-          wallet: { path: paths.walletFile, key: () => key, initialized: () => true },
-          oidc,
-          issuers: config.issuers,
-          minValidityMs: config.tokens.minValidityMs,
-          logger: createLogger({ stream: process.stderr, level: 'warn' }),
-        });
-        const got = await broker.acquire({ url, operation }).catch((e: unknown) => {
-          if (e instanceof PetrelError && e.code === 'CREDENTIAL_NEEDED') return undefined;
-          throw e;
-        });
-        if (got) reply = { token: got.token, source: got.source, ...(got.expiresAt ? { expiresAt: new Date(got.expiresAt).toISOString() } : {}) };
-      } finally {
-        await oidc.close();
-      }
-    }
+  const req = { url, operation: opts.stage ? ('stage' as const) : opts.write ? ('write' as const) : ('read' as const) };
+  const client = agentClient();
+  const wallet = unlockedWalletSource(opts);
+  try {
+    const got = await createTokenResolver([openAgentSource(client), wallet, discoverySource]).resolve(req);
+    if (!got) throw noTokenError(req);
+    const reply = { token: got.token, source: got.source, ...(got.expiresAt ? { expiresAt: new Date(got.expiresAt).toISOString() } : {}) };
+    if (opts.json) printJson(reply);
+    else print(reply.token);
+    return EXIT.ok;
+  } finally {
+    await client.close();
+    await wallet.close();
   }
-  if (!reply) {
-    const found = await discoverBearerToken();
-    if (found) reply = { token: found.token, source: `discovery (${found.from})` };
-  }
-  if (!reply) throw new PetrelError('CREDENTIAL_NEEDED', `no token for ${operationVerb(operation)} ${url.href}`, { hint: `log in with \`petrel warm ${url.href}${operation === 'read' ? '' : ` --${operation}`}\`` });
-  if (opts.json) printJson(reply);
-  else print(reply.token);
-  return EXIT.ok;
 }
 
 type ImportOpts = PasswordOptions & {

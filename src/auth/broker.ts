@@ -11,13 +11,11 @@ import { operationVerb, scopeGrants, scopeKey, scopePath, type Operation } from 
 export interface TokenNeed {
   url: URL;
   operation: Operation;
-  /** The job's explicit token: used as given, never refreshed. */
-  explicit?: string | null | undefined;
 }
 
 export interface AcquiredToken {
   token: string;
-  source: 'explicit' | 'cache' | 'refresh' | 'exchange';
+  source: 'cache' | 'refresh' | 'exchange';
   expiresAt?: number;
   credentialId?: string;
 }
@@ -128,8 +126,8 @@ function storeIssued(c: Credential, scope: string, tokens: IssuedTokens, now: nu
 }
 
 /**
- * Decides where a transfer's token comes from (README "Getting a token"): the explicit token,
- * a cached access token covering the path with enough life left, a refresh grant for the
+ * The wallet's source of tokens (one of the resolver's, src/auth/resolver.ts): a cached access
+ * token covering the path with enough life left, a refresh grant for the
  * operation's scopes at the credential's prefix, or a token exchange. Concurrent needs for the
  * same (issuer, audience, scope set) make one call to the issuer; renewals run under the wallet's
  * file lock, so the agent and the CLI never spend the same refresh token twice.
@@ -233,7 +231,6 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
      * the user must act, and a transient one when the issuer cannot be reached.
      */
     async acquire(need: TokenNeed): Promise<AcquiredToken | undefined> {
-      if (need.explicit) return { token: need.explicit, source: 'explicit' };
       const key = openKey(need.url);
       if (!key) return undefined;
       const { choice, dead } = choose(await contents(key), need);
