@@ -202,6 +202,17 @@ describe('locationName', () => {
 
   // Regression (found by this test): src/transfer/location.ts:37 calls decodeURIComponent unguarded: a stray % (e.g. "a%ZZ")
   // throws a bare URIError instead of a PetrelError.
+  it.each([
+    ['%2e%2e', 'decodes to ..'],
+    ['%2E', 'decodes to .'],
+    ['a%2Fb', 'holds a /'],
+    ['a%00b', 'holds a NUL'],
+    ['%2e%2e%2F%2e%2e%2Fetc', 'climbs out through encoded slashes'],
+  ])('refuses a source name that %s (%s) with USAGE, so nothing lands outside DEST', (name) => {
+    const e = thrown(() => intoDirectory({ kind: 'local', path: '/data/in' }, parseLocation(`https://h.example.org/store/${name}`)));
+    expect(e.code).toBe('USAGE');
+  });
+
   it('refuses a malformed percent-escape in a URL name with USAGE', () => {
     expect(thrown(() => locationName(parseLocation('https://h.example.org/store/a%ZZ.root'))).code).toBe('USAGE');
   });
