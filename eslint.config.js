@@ -13,4 +13,17 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  // Folders are reached through their faces (index.ts): what a folder keeps inside may change without its users changing.
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*/*', '!../*/index.js'], message: "import another src/ folder through its index.js" }] }],
+    },
+  },
+  {
+    files: ['agent/**/*.ts', 'cli/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/*/*', '!**/src/*/index.js'], message: "import a src/ folder through its index.js" }] }],
+    },
+  },
 );

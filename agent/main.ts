@@ -2,18 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import type { Health } from '../src/api/schemas.js';
+import type { Health } from '../src/api/index.js';
 import { loadConfig } from '../src/config.js';
 import { PetrelError } from '../src/errors.js';
 import { createJobService } from '../src/jobs/index.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { packageVersion } from '../src/package-root.js';
 import { resolvePaths } from '../src/paths.js';
-import { createConfiguredEngine } from '../src/transfer/engine.js';
+import { createConfiguredEngine } from '../src/transfer/index.js';
+import { createTokenService } from '../src/auth/index.js';
 import { createWalletSession } from '../src/wallet/index.js';
 import { createApp } from './app.js';
 import { closeSilentConnections, SOCKET_SERVER_OPTIONS } from './connections.js';
-import { createAgentTokens } from './tokens.js';
 import { activationFd, claimSocketPath } from './socket.js';
 
 export interface AgentOptions {
@@ -43,32 +43,31 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   const fd = activationFd();
   if (fd === undefined) await claimSocketPath(paths.socket);
 
-  // The wallet, the token machinery and the job queue call each other through these closures.
-  const wallet = createWalletSession({
-    path: paths.walletFile,
-    onOpen: (key, contents) => tokens.onWalletOpen(key, contents),
-    onClose: () => tokens.onWalletClose(),
-  });
-  const tokens = createAgentTokens({
-    walletPath: paths.walletFile,
-    config,
-    logger,
-    walletKey: () => (wallet.isOpen() ? wallet.key() : undefined),
-    resumeWaiting: () => void jobs.resumeWaiting(),
-    resealTokens: (reseal) => jobs.resealTokens(reseal),
-  });
+  // Built in the order they depend on each other; the wallet's events then tie them together.
+  const wallet = createWalletSession({ path: paths.walletFile });
+  const tokens = createTokenService({ walletPath: paths.walletFile, config, logger, walletKey: wallet.openKey });
   const jobs = createJobService({
     database: paths.database,
     engine: createConfiguredEngine(config),
     config,
     logger,
     runId: randomUUID(),
-    tokensFor: (task) => tokens.tokensFor(task),
-    protectToken: (jobId, token) => tokens.protectToken(jobId, token),
+    tokensFor: tokens.tokensFor,
+    protectToken: tokens.protectToken,
   });
+  wallet.on('open', async (key, contents) => {
+    try {
+      await tokens.walletOpened(key, contents, jobs.resealTokens);
+    } finally {
+      // Whatever waited may go on now, even if sealing failed (the error reaches `wallet open`).
+      jobs.resumeWaiting();
+    }
+  });
+  wallet.on('close', tokens.walletClosed);
   const startedAt = new Date().toISOString();
   const version = packageVersion();
-  let stopping: Promise<void> | undefined;
+  // A shutdown request (POST /v1/shutdown) aborts this; the stop itself is wired once the server exists.
+  const shutdownRequest = new AbortController();
 
   const health = (): Health => ({
     ok: true,
@@ -82,7 +81,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     tokenStorage: tokens.tokenStorage(),
   });
 
-  const app = createApp({ jobs, wallet, tokens, health, shutdown: () => void shutdown('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
+  const app = createApp({ jobs, wallet, tokens, health, shutdown: () => shutdownRequest.abort('shutdown request'), logger, maxRequestBytes: config.maxRequestBytes });
   const server = createAdaptorServer({ fetch: app.fetch, serverOptions: SOCKET_SERVER_OPTIONS }) as Server;
   closeSilentConnections(server);
   try {
@@ -105,12 +104,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     }
     throw new PetrelError('AGENT_START_FAILED', `cannot listen on ${paths.socket}: ${(e as Error).message}`, { cause: e });
   }
-  jobs.start();
-  tokens.start();
-  // What waited in an earlier run (e.g. for a config since changed) tries once more.
-  jobs.resumeWaiting();
-  logger.info('agent started', { version, socket: paths.socket, database: paths.database, socketActivated: fd !== undefined });
-
+  let stopping: Promise<void> | undefined;
   const shutdown = (why: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info('agent stopping', { why });
@@ -130,6 +124,13 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     })();
     return stopping;
   };
+
+  shutdownRequest.signal.addEventListener('abort', () => void shutdown(String(shutdownRequest.signal.reason)));
+  jobs.start();
+  tokens.start();
+  // What waited in an earlier run (e.g. for a config since changed) tries once more.
+  jobs.resumeWaiting();
+  logger.info('agent started', { version, socket: paths.socket, database: paths.database, socketActivated: fd !== undefined });
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => void shutdown(sig).then(resolve);

@@ -1,4 +1,4 @@
-import { NDJSON_TYPE } from '../src/api/schemas.js';
+import { NDJSON_TYPE } from '../src/api/index.js';
 import { PetrelError } from '../src/errors.js';
 
 /** Whether a request's body is NDJSON, by its Content-Type. */

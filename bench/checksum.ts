@@ -2,7 +2,8 @@
 import { randomFillSync } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import * as zlib from 'node:zlib';
-import { CHECKSUM_ALGORITHMS, createChecksummer } from '../src/transfer/checksum.js';
+import { CHECKSUM_ALGORITHMS } from '../src/domain.js';
+import { createChecksummer } from '../src/transfer/index.js';
 
 const CHUNK_SIZES = [4 << 20, 64 << 10];
 const ROUNDS = 3;

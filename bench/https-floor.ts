@@ -13,8 +13,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { renameDurably } from '../src/durable.js';
-import { createChecksummer } from '../src/transfer/checksum.js';
-import { serverDigest } from '../src/transfer/digest.js';
+import { createChecksummer, serverDigest } from '../src/transfer/index.js';
 
 const [method, url, tokenFile, caFile, file] = process.argv.slice(2);
 if ((method !== 'get' && method !== 'put' && method !== 'small') || !url || !tokenFile || !caFile || (method !== 'get' && !file)) {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createAgentClient } from '../src/api/client.js';
+import { createAgentClient } from '../src/api/index.js';
 import type { Testbed } from '../test/testbed/index.js';
 import { stats, type Stats } from './harness.js';
 

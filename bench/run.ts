@@ -6,7 +6,7 @@ import { openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createAgentClient } from '../src/api/client.js';
+import { createAgentClient } from '../src/api/index.js';
 import { socketPath } from '../src/paths.js';
 import { mintToken, startTestbed, writeDataFile, type Testbed, type XrootdServer } from '../test/testbed/index.js';
 import { cpuProbe, type CpuSplit } from './cpu.js';

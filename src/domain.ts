@@ -7,6 +7,29 @@
 export const JOB_KINDS = ['get', 'put', 'copy', 'prestage'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
+/** The kinds that move data from a source to a destination (a prestage only recalls from tape). */
+export type TransferKind = Exclude<JobKind, 'prestage'>;
+
+/** What a token may be asked to allow at a storage. */
+export const TOKEN_OPERATIONS = ['read', 'write', 'stage'] as const;
+export type TokenOperation = (typeof TOKEN_OPERATIONS)[number];
+
+export type Side = 'source' | 'destination';
+
+/** One side of a job: a URL or a local path, and what a token must allow there (nothing: no token). */
+export interface SideRule {
+  location: 'remote' | 'local';
+  operation?: TokenOperation;
+}
+
+/** Each kind's two sides: a get reads its source, a put writes its destination, a copy both, a prestage stages (it has no destination). */
+export const KIND_SIDES: { readonly [K in JobKind]: { source: SideRule; destination: K extends TransferKind ? SideRule : undefined } } = {
+  get: { source: { location: 'remote', operation: 'read' }, destination: { location: 'local' } },
+  put: { source: { location: 'local' }, destination: { location: 'remote', operation: 'write' } },
+  copy: { source: { location: 'remote', operation: 'read' }, destination: { location: 'remote', operation: 'write' } },
+  prestage: { source: { location: 'remote', operation: 'stage' }, destination: undefined },
+};
+
 /** A job's or a transfer's state: `queued → running → succeeded | failed | cancelled`, and `waiting`. */
 export const RUN_STATES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunState = (typeof RUN_STATES)[number];
@@ -33,3 +56,10 @@ export const DEFAULT_TRANSFER_PAGE = 100;
 
 /** The most transfers one job may hold. */
 export const MAX_TRANSFERS = 1_000_000;
+
+/** Where a job keeps its explicit tokens: one for the side that writes (or the only side), one for a copy's source. */
+export type TokenColumn = 'token' | 'sourceToken';
+export interface TokenSlot {
+  jobId: string;
+  column: TokenColumn;
+}

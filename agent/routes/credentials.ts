@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { TokenRequest, type TokenReply } from '../../src/api/schemas.js';
+import { TokenRequest, type TokenReply } from '../../src/api/index.js';
 import { PetrelError } from '../../src/errors.js';
 import type { AppEnv } from '../app.js';
 import { jsonBody } from '../validate.js';

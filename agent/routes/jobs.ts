@@ -1,6 +1,6 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { JobDetailQuery, JobEventsQuery, ListJobsQuery, SubmitJobHeader, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
+import { JobDetailQuery, JobEventsQuery, ListJobsQuery, SubmitJobHeader, SubmitJobRequest, TransferSpec } from '../../src/api/index.js';
 import { PetrelError } from '../../src/errors.js';
 import type { AppEnv } from '../app.js';
 import { isNdjson, ndjsonLines } from '../ndjson.js';

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { OpenWalletRequest } from '../../src/api/schemas.js';
+import { OpenWalletRequest } from '../../src/api/index.js';
 import type { AppEnv } from '../app.js';
 import { jsonBody } from '../validate.js';
 

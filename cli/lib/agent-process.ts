@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createAgentClient, type AgentClient } from '../../src/api/client.js';
-import type { Health } from '../../src/api/schemas.js';
+import { createAgentClient, type AgentClient } from '../../src/api/index.js';
+import type { Health } from '../../src/api/index.js';
 import { PetrelError } from '../../src/errors.js';
 import { resolvePaths } from '../../src/paths.js';
 

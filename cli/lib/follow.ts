@@ -1,4 +1,4 @@
-import { isFinal, type JobDetail, type JobDetailQuery, type JobEvent, type JobView } from '../../src/api/schemas.js';
+import { isFinal, type JobDetail, type JobDetailQuery, type JobEvent, type JobView } from '../../src/api/index.js';
 import { EXIT, formatBytes, print, printJson } from './output.js';
 import { createProgressDisplay } from './progress.js';
 

@@ -1,4 +1,4 @@
-import type { JobView, RunState } from '../../src/api/schemas.js';
+import type { JobView, RunState } from '../../src/api/index.js';
 import { PetrelError } from '../../src/errors.js';
 import { withAgentClient } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';

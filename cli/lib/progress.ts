@@ -1,4 +1,4 @@
-import type { JobView, ProgressEvent } from '../../src/api/schemas.js';
+import type { JobView, ProgressEvent } from '../../src/api/index.js';
 import { formatBytes } from './output.js';
 
 export interface ProgressDisplay {

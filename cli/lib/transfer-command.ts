@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ChecksumChoice, SubmitJobRequest, TransferSpec } from '../../src/api/schemas.js';
+import type { ChecksumChoice, SubmitJobRequest, TransferSpec, AgentClient } from '../../src/api/index.js';
 import type { CopyMode } from '../../src/domain.js';
-import { checkTokenFor } from '../../src/auth/token-check.js';
-import type { AgentClient } from '../../src/api/client.js';
+import { checkTokenFor, agentSource, createTokenResolver, discoveredToken, tokenNeeds, tokensForTask } from '../../src/auth/index.js';
 import { PetrelError, WAITING_CODES } from '../../src/errors.js';
-import { planTransfers, parsePairList, type Direction, type PairInput } from '../../src/transfer/plan.js';
-import { agentSource, createTokenResolver, discoveredToken, tokenNeeds, tokensForTask } from '../../src/auth/resolver.js';
-import type { Operation } from '../../src/auth/scopes.js';
-import type { TransferTask } from '../../src/transfer/task.js';
+import { planTransfers, parsePairList, type Direction, type PairInput } from './plan.js';
+import type { Operation } from '../../src/auth/index.js';
+import type { TransferTask } from '../../src/transfer/index.js';
 import { agentClient, ensureAgent } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
 import { EXIT, print, printJson } from './output.js';
@@ -114,7 +112,7 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
   const [{ loadConfig }, { resolvePaths }, { issuerFor }] = await Promise.all([
     import('../../src/config.js'),
     import('../../src/paths.js'),
-    import('../../src/auth/broker.js'),
+    import('../../src/auth/index.js'),
   ]);
   const config = await loadConfig(resolvePaths().configFile);
   const firstUrlPerPrefix = new Map<string, { url: URL; operation: Operation }>();
@@ -141,7 +139,7 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
 async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; quiet: boolean }): Promise<number> {
   const [{ createJobService }, { createConfiguredEngine }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
     import('../../src/jobs/index.js'),
-    import('../../src/transfer/engine.js'),
+    import('../../src/transfer/index.js'),
     import('../../src/config.js'),
     import('../../src/paths.js'),
     import('../../src/log.js'),

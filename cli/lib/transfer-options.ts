@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { CHECKSUM_CHOICES, DEFAULT_CHECKSUM } from '../../src/domain.js';
-import type { Direction } from '../../src/transfer/plan.js';
+import type { Direction } from './plan.js';
 import { runCommand } from './run.js';
 
 export function addTransferOptions(cmd: Command): Command {

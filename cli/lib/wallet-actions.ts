@@ -1,4 +1,4 @@
-import type { WalletStatus } from '../../src/api/schemas.js';
+import type { WalletStatus } from '../../src/api/index.js';
 import { PetrelError } from '../../src/errors.js';
 import { resolvePaths } from '../../src/paths.js';
 import { initWallet, rekeyWallet, unlockWallet, updateWallet } from '../../src/wallet/index.js';

@@ -1,14 +1,11 @@
-import { createTokenBroker } from '../../src/auth/broker.js';
-import { createOidc, type Oidc } from '../../src/auth/oidc.js';
-import { agentSource, brokerSource, createTokenResolver, discoverySource, noTokenError, type TokenSource } from '../../src/auth/resolver.js';
-import { storeCredential, warmOne, warmTargets } from '../../src/auth/warm.js';
+import { createTokenBroker, createOidc, type Oidc, agentSource, brokerSource, createTokenResolver, discoverySource, noTokenError, type TokenSource, storeCredential, warmOne, warmTargets } from '../../src/auth/index.js';
 import { caFileFromEnv, loadConfig } from '../../src/config.js';
 import { PetrelError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { resolvePaths } from '../../src/paths.js';
 import { initWallet, unlockWallet, walletPresent } from '../../src/wallet/index.js';
-import type { AgentClient } from '../../src/api/client.js';
-import type { WalletKey } from '../../src/wallet/envelope.js';
+import type { AgentClient } from '../../src/api/index.js';
+import type { WalletKey } from '../../src/wallet/index.js';
 import { agentClient, ensureAgent, withAgentClient } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
 import { readPassword, type PasswordOptions } from './password.js';

@@ -3,7 +3,7 @@
  * (validation) and the CLI's client (parsing replies, so a newer CLI notices an older agent).
  */
 import { z } from 'zod';
-import { CHECKSUM_CHOICES, COPY_MODES, DEFAULT_CHECKSUM, DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, JOB_KINDS, MAX_TRANSFERS, RUN_STATES } from '../domain.js';
+import { CHECKSUM_CHOICES, COPY_MODES, DEFAULT_CHECKSUM, DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, JOB_KINDS, MAX_TRANSFERS, RUN_STATES, TOKEN_OPERATIONS } from '../domain.js';
 
 export { FINAL_STATES, isFinal, MAX_TRANSFERS } from '../domain.js';
 
@@ -231,7 +231,7 @@ export type RefreshOutcome = z.infer<typeof RefreshOutcome>;
 export const TokenRequest = z
   .object({
     url: z.string().url().refine((u) => /^(https?|davs?):/.test(u), 'an http(s) URL'),
-    operation: z.enum(['read', 'write', 'stage']).default('read'),
+    operation: z.enum(TOKEN_OPERATIONS).default('read'),
   })
   .strict();
 export type TokenRequest = z.infer<typeof TokenRequest>;

@@ -2,9 +2,8 @@ import { stat } from 'node:fs/promises';
 import type { IssuerSetting } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CachedAccessToken, Credential, WalletContents } from '../wallet/contents.js';
-import type { WalletKey } from '../wallet/envelope.js';
-import { readWallet, transactWallet } from '../wallet/file.js';
+import type { CachedAccessToken, Credential, WalletContents, WalletKey } from '../wallet/index.js';
+import { readWallet, transactWallet } from '../wallet/index.js';
 import type { IssuedTokens, Oidc } from './oidc.js';
 import { operationVerb, scopeGrants, scopeKey, scopePath, type Operation } from './scopes.js';
 

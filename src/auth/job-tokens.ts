@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import type { TokenSlot } from '../domain.js';
 import { PetrelError } from '../errors.js';
 
 /**
@@ -11,6 +12,9 @@ const SEALED = 'sealed:v1:';
 const IN_MEMORY = 'in-memory';
 
 export type TokenStorage = 'sealed' | 'plain' | 'memory';
+
+/** The vault's key for a job's token column: a copy's source token is kept apart from the job's token. */
+export const vaultKey = (slot: TokenSlot): string => (slot.column === 'sourceToken' ? `${slot.jobId}:source` : slot.jobId);
 
 export function storageOf(column: string | null): TokenStorage | undefined {
   if (column === null) return undefined;

@@ -2,7 +2,7 @@ import type * as OidcLib from 'openid-client';
 import { PetrelError } from '../errors.js';
 import { redactText } from '../log.js';
 import { trustedCAs } from '../tls.js';
-import type { ClientRegistration } from '../wallet/contents.js';
+import type { ClientRegistration } from '../wallet/index.js';
 
 /** What a token endpoint gave: the access token, when it expires, maybe a (rotated) refresh token. */
 export interface IssuedTokens {

@@ -1,6 +1,6 @@
-import type { JobKind } from '../domain.js';
+import { KIND_SIDES, type JobKind, type Side } from '../domain.js';
 import { PetrelError, WAITING_CODES } from '../errors.js';
-import type { TransferTask } from '../transfer/task.js';
+import type { TransferTask } from '../transfer/index.js';
 import type { AcquiredToken, TokenBroker } from './broker.js';
 import { discoverBearerToken } from './bearer-discovery.js';
 import { operationVerb, type Operation } from './scopes.js';
@@ -15,8 +15,6 @@ import { operationVerb, type Operation } from './scopes.js';
  * | CLI, a foreground transfer | --token or bearer-token discovery → the agent over the socket |
  * | CLI, `petrel token` | the agent over the socket → the wallet unlocked here → bearer-token discovery |
  */
-
-export type Side = 'source' | 'destination';
 
 export interface TokenRequest {
   url: URL;
@@ -54,18 +52,9 @@ export function createTokenResolver(sources: readonly TokenSource[]): TokenResol
   };
 }
 
-/** What a job of `kind` does at each side of a transfer: a get reads its source, a put writes its destination, a copy both, a prestage stages. */
+/** What a job of `kind` asks of a token at `side` (src/domain.ts KIND_SIDES), or undefined when that side needs none. */
 export function operationsFor(kind: JobKind, side: Side): Operation | undefined {
-  switch (kind) {
-    case 'get':
-      return side === 'source' ? 'read' : undefined;
-    case 'put':
-      return side === 'destination' ? 'write' : undefined;
-    case 'copy':
-      return side === 'source' ? 'read' : 'write';
-    case 'prestage':
-      return side === 'source' ? 'stage' : undefined;
-  }
+  return KIND_SIDES[kind][side]?.operation;
 }
 
 /** The sides of a transfer that need a token, each with its URL and operation. */
@@ -88,10 +77,11 @@ export async function tokensForTask(
   explicit: { token: string | null; sourceToken: string | null },
   resolver: TokenResolver,
 ): Promise<Pick<TransferTask, 'token' | 'sourceToken'>> {
-  const explicitFor = (side: Side) => (task.kind === 'copy' && side === 'source' ? (explicit.sourceToken ?? explicit.token) : explicit.token);
   const needs = tokenNeeds(task);
+  const twoSided = needs.length > 1;
+  const explicitFor = (side: Side) => (twoSided && side === 'source' ? (explicit.sourceToken ?? explicit.token) : explicit.token);
   const tokens = await Promise.all(needs.map(async (n) => explicitFor(n.side) ?? (await resolver.resolve(n))?.token ?? null));
-  if (task.kind !== 'copy') return { token: tokens[0] ?? null };
+  if (!twoSided) return { token: tokens[0] ?? null };
   const at = (side: Side) => tokens[needs.findIndex((n) => n.side === side)] ?? null;
   return { token: at('destination'), sourceToken: at('source') };
 }

@@ -1,5 +1,7 @@
 /** WLCG storage scopes and their SciTokens spellings (protocols.md §4). */
-export type Operation = 'read' | 'write' | 'stage';
+import type { TokenOperation } from '../domain.js';
+
+export type Operation = TokenOperation;
 
 const SCOPE_NAMES: Record<Operation, { wlcg: readonly string[]; scitokens: readonly string[] }> = {
   read: { wlcg: ['storage.read'], scitokens: ['read'] },

@@ -1,8 +1,7 @@
 import type { IssuerSetting } from '../config.js';
 import { PetrelError } from '../errors.js';
-import type { ClientRegistration, Credential, WalletContents } from '../wallet/contents.js';
-import type { WalletKey } from '../wallet/envelope.js';
-import { transactWallet, updateWallet, walletPresent } from '../wallet/file.js';
+import type { ClientRegistration, Credential, WalletContents, WalletKey } from '../wallet/index.js';
+import { transactWallet, updateWallet, walletPresent } from '../wallet/index.js';
 import { issuerFor } from './broker.js';
 import type { DeviceLogin, IssuedTokens, Oidc } from './oidc.js';
 import { parseScope, scopeKey, scopePath, scopesToWarm } from './scopes.js';

@@ -1,4 +1,4 @@
-import type { JobEvent } from '../api/schemas.js';
+import type { JobEvent } from '../api/index.js';
 
 export type JobListener = (event: JobEvent) => void;
 

@@ -1,6 +1,6 @@
-import type { SubmitJobHeader } from '../api/schemas.js';
+import type { SubmitJobHeader } from '../api/index.js';
 import type { ChecksumChoice, CopyMode } from '../domain.js';
-import type { TransferTask } from '../transfer/task.js';
+import type { TransferTask } from '../transfer/index.js';
 
 /** What a job asks of all its transfers, stored as JSON on its row. */
 export interface JobOptions {

@@ -1,8 +1,8 @@
-import type { JobEvent, TransferView } from '../api/schemas.js';
+import type { JobEvent, TransferView } from '../api/index.js';
 import type { AgentConfig } from '../config.js';
 import { asPetrelError, PetrelError, WAITING_CODES, type ErrorInfo } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { TransferEngine, TransferProgress, TransferTask } from '../transfer/task.js';
+import type { TransferEngine, TransferProgress, TransferTask } from '../transfer/index.js';
 import { backoffDelay } from './backoff.js';
 import { jobNotFound } from './errors.js';
 import type { JobEvents } from './events.js';

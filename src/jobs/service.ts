@@ -1,9 +1,9 @@
-import type { JobDetail, JobDetailQuery, JobEvent, JobList, JobView, ListJobsQuery, SubmitJobHeader, TransferSpec } from '../api/schemas.js';
-import { DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, isFinal, MAX_TRANSFERS } from '../domain.js';
+import type { JobDetail, JobDetailQuery, JobEvent, JobList, JobView, ListJobsQuery, SubmitJobHeader, TransferSpec } from '../api/index.js';
+import { DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, isFinal, MAX_TRANSFERS, type TokenSlot } from '../domain.js';
 import type { AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { TransferEngine } from '../transfer/task.js';
+import type { TransferEngine } from '../transfer/index.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
@@ -24,7 +24,7 @@ export interface JobServiceDeps {
   /** See SchedulerDeps.tokensFor. */
   tokensFor?: SchedulerDeps['tokensFor'];
   /** How an explicit token is kept in the database (src/auth/job-tokens.ts). */
-  protectToken?: (jobId: string, token: string) => string;
+  protectToken?: (slot: TokenSlot, token: string) => string;
 }
 
 /**
@@ -248,7 +248,7 @@ export function createJobService(deps: JobServiceDeps) {
     /** A credential appeared or the wallet opened: waiting transfers try again. */
     resumeWaiting: (): number => scheduler.resumeWaiting(),
 
-    resealTokens: (reseal: (jobId: string, column: string) => string | undefined): number => store.resealTokens(reseal),
+    resealTokens: (reseal: (slot: TokenSlot, value: string) => string | undefined): number => store.resealTokens(reseal),
 
     async stop(): Promise<void> {
       // Submissions still coming in are refused and taken back while the database is open.

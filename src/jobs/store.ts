@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { Counts } from '../api/schemas.js';
-import type { JobKind, RunState } from '../domain.js';
+import type { Counts } from '../api/index.js';
+import type { JobKind, RunState, TokenSlot } from '../domain.js';
 import { PetrelError, type ErrorInfo } from '../errors.js';
 import type { Db } from './database.js';
 import type { JobOptions } from './options.js';
@@ -20,7 +20,7 @@ export interface NewJobHeader {
   /** A copy's token for its source, when it differs from `token`. */
   sourceToken?: string | undefined;
   /** Turns the explicit token into what the token column holds (sealed, plain, or a marker). */
-  protectToken?: ((jobId: string, token: string) => string) | undefined;
+  protectToken?: ((slot: TokenSlot, token: string) => string) | undefined;
   options: JobOptions;
 }
 
@@ -78,9 +78,6 @@ export function byteTotalsOf(row: JobRow): ByteTotals {
   return { bytesDone: row.bytesDone, bytesTotal: row.bytesUnknown ? null : row.bytesTotal };
 }
 
-/** Where a copy's source token is kept apart from the job's token (the vault's memory key). */
-export const sourceTokenKey = (jobId: string): string => `${jobId}:source`;
-
 /** Every read and write of jobs and transfers: the database is the only state that survives a restart. */
 export function createJobStore(db: Db) {
   const hot = prepareHotStatements(db);
@@ -98,8 +95,8 @@ export function createJobStore(db: Db) {
       createdAt: now,
       startedAt: null,
       finishedAt: null,
-      token: job.token ? (job.protectToken ? job.protectToken(id, job.token) : job.token) : null,
-      sourceToken: job.sourceToken ? (job.protectToken ? job.protectToken(sourceTokenKey(id), job.sourceToken) : job.sourceToken) : null,
+      token: job.token ? (job.protectToken ? job.protectToken({ jobId: id, column: 'token' }, job.token) : job.token) : null,
+      sourceToken: job.sourceToken ? (job.protectToken ? job.protectToken({ jobId: id, column: 'sourceToken' }, job.sourceToken) : job.sourceToken) : null,
       options: JSON.stringify(job.options),
       transferCount: 0,
       errorCode: null,
@@ -349,14 +346,14 @@ export function createJobStore(db: Db) {
     },
 
     /** Rewrites the token columns of jobs where `reseal` returns a new value. */
-    resealTokens(reseal: (jobId: string, column: string) => string | undefined): number {
+    resealTokens(reseal: (slot: TokenSlot, value: string) => string | undefined): number {
       const n = db.transaction((tx) => {
         let n = 0;
         // Finished jobs too: a failed one keeps its token for `petrel job retry`.
         const rows = tx.select({ id: jobs.id, token: jobs.token, sourceToken: jobs.sourceToken }).from(jobs).where(or(sql`${jobs.token} is not null`, sql`${jobs.sourceToken} is not null`)).all();
         for (const r of rows) {
-          const token = r.token === null ? undefined : reseal(r.id, r.token);
-          const sourceToken = r.sourceToken === null ? undefined : reseal(sourceTokenKey(r.id), r.sourceToken);
+          const token = r.token === null ? undefined : reseal({ jobId: r.id, column: 'token' }, r.token);
+          const sourceToken = r.sourceToken === null ? undefined : reseal({ jobId: r.id, column: 'sourceToken' }, r.sourceToken);
           if (token !== undefined || sourceToken !== undefined) {
             tx.update(jobs).set({ ...(token !== undefined ? { token } : {}), ...(sourceToken !== undefined ? { sourceToken } : {}) }).where(eq(jobs.id, r.id)).run();
             n++;

@@ -1,9 +1,8 @@
-import type { TransferSpec } from '../api/schemas.js';
-import type { CopyMode, JobKind } from '../domain.js';
+import type { TransferSpec } from '../api/index.js';
+import { KIND_SIDES, type CopyMode, type JobKind } from '../domain.js';
 import { PetrelError } from '../errors.js';
 import { isAbsolute } from 'node:path';
-import { hostKey, locationText, parseLocation, type Location } from '../transfer/location.js';
-import { SIDES } from '../transfer/plan.js';
+import { hostKey, locationText, parseLocation, type Location } from '../transfer/index.js';
 import type { NewTransfer } from './store.js';
 
 function bad(index: number, message: string, hint?: string): PetrelError {
@@ -22,10 +21,11 @@ export function duplicateDestination(index: number, earlier: number, destination
  * keys are shared.
  */
 export function createTransferPreparer(kind: JobKind, copyMode: CopyMode = 'pull'): (spec: TransferSpec, index: number) => NewTransfer {
-  if (kind === 'prestage') {
+  const { source: sourceRule, destination: destinationRule } = KIND_SIDES[kind];
+  if (!destinationRule) {
     throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
   }
-  const sides = SIDES[kind];
+  const sides = { source: sourceRule.location, destination: destinationRule.location };
   const hosts = new Map<string, string>();
   const hostOf = (url: URL): string => {
     const key = hostKey(url);
@@ -55,7 +55,8 @@ export function createTransferPreparer(kind: JobKind, copyMode: CopyMode = 'pull
     const dest = sameOr(spec.destination, locationText(destination));
     // The per-host limit counts against the storage that does the work: for a copy, the one
     // that receives the COPY.
-    const remote = kind === 'copy' ? (copyMode === 'push' ? source : destination) : source.kind === 'remote' ? source : destination;
+    const bothRemote = source.kind === 'remote' && destination.kind === 'remote';
+    const remote = bothRemote ? (copyMode === 'push' ? source : destination) : source.kind === 'remote' ? source : destination;
     if (remote.kind !== 'remote') throw bad(i, 'no URL in the transfer');
     return { source: sameOr(spec.source, locationText(source)), destination: dest, host: hostOf(remote.url) };
   };

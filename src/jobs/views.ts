@@ -1,4 +1,4 @@
-import type { ChecksumChoice, Counts, JobView, TransferView } from '../api/schemas.js';
+import type { ChecksumChoice, Counts, JobView, TransferView } from '../api/index.js';
 import type { LiveProgress } from './scheduler.js';
 import type { JobRow, TransferRow } from './schema.js';
 import type { ByteTotals } from './store.js';

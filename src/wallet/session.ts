@@ -42,28 +42,31 @@ function entries(contents: WalletContents): WalletEntryView[] {
   });
 }
 
+export interface WalletSessionOptions {
+  path: string;
+  baseDelayMs?: number;
+}
+
+/** What the session tells: `open` is awaited before open() returns (tokens get sealed first); `close` on request, at the lifetime's end, at shutdown. */
+export interface WalletSessionEvents {
+  open(key: WalletKey, contents: WalletContents): Promise<void>;
+  close(): void;
+}
+
 /**
  * The agent's hold on the wallet: the derived key lives only here, in memory, while the wallet
  * is open; close, the lifetime's end and shutdown forget it. Wrong passwords cost a growing delay.
  */
-export interface WalletSessionOptions {
-  path: string;
-  baseDelayMs?: number;
-  /** Called with the key and contents once the wallet is open (before open() returns). */
-  onOpen?(key: WalletKey, contents: WalletContents): Promise<void>;
-  /** Called when it closes: by request, at the lifetime's end, at shutdown. */
-  onClose?(): void;
-}
-
 export function createWalletSession(opts: WalletSessionOptions) {
   const baseDelay = opts.baseDelayMs ?? 250;
   let key: WalletKey | undefined;
   let until: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let failures = 0;
+  const listeners: { [E in keyof WalletSessionEvents]: WalletSessionEvents[E][] } = { open: [], close: [] };
 
   function forget(): void {
-    if (key) opts.onClose?.();
+    if (key) for (const fn of listeners.close) fn();
     clearTimeout(timer);
     timer = undefined;
     key?.key.fill(0);
@@ -94,8 +97,20 @@ export function createWalletSession(opts: WalletSessionOptions) {
         timer = setTimeout(forget, Math.max(0, closeAt - Date.now()));
         timer.unref();
       }
-      await opts.onOpen?.(unlocked.key, unlocked.contents);
+      for (const fn of listeners.open) await fn(unlocked.key, unlocked.contents);
     },
+
+    /** Subscribes to the session's opening or closing; returns the unsubscribe. */
+    on<E extends keyof WalletSessionEvents>(event: E, fn: WalletSessionEvents[E]): () => void {
+      (listeners[event] as WalletSessionEvents[E][]).push(fn);
+      return () => {
+        const list = listeners[event] as WalletSessionEvents[E][];
+        list.splice(list.indexOf(fn), 1);
+      };
+    },
+
+    /** The open wallet's key, or undefined while closed. */
+    openKey: (): WalletKey | undefined => key,
 
     close: forget,
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { thrown } from '../helpers/errors.js';
-import { parsePairList, planTransfers } from '../../src/transfer/plan.js';
+import { parsePairList, planTransfers } from '../../cli/lib/plan.js';
 
 /** A fresh temp directory, removed when the test ends. */
 async function tempDir(): Promise<string> {

@@ -1,9 +1,11 @@
 import { statSync } from 'node:fs';
-import type { TransferSpec } from '../api/schemas.js';
-import { PetrelError } from '../errors.js';
-import { intoDirectory, locationText, parseLocation, type Location } from './location.js';
+import type { TransferSpec } from '../../src/api/index.js';
+import { KIND_SIDES, type TransferKind } from '../../src/domain.js';
+import { PetrelError } from '../../src/errors.js';
+import { intoDirectory, locationText, parseLocation, type Location } from '../../src/transfer/index.js';
 
-export type Direction = 'get' | 'put' | 'copy';
+/** The commands that move data: get, put, copy. */
+export type Direction = TransferKind;
 
 export interface PairInput {
   source: string;
@@ -11,11 +13,11 @@ export interface PairInput {
   destination?: string | undefined;
 }
 
-/** Which side of a transfer is a URL and which a local path, per direction. */
-export const SIDES: Record<Direction, { source: Location['kind']; destination: Location['kind']; verb: string }> = {
-  get: { source: 'remote', destination: 'local', verb: 'downloads a URL to a local path' },
-  put: { source: 'local', destination: 'remote', verb: 'uploads a local file to a URL' },
-  copy: { source: 'remote', destination: 'remote', verb: 'copies between two storages (third-party copy)' },
+/** What each command does, for its usage errors. */
+const VERB: Record<Direction, string> = {
+  get: 'downloads a URL to a local path',
+  put: 'uploads a local file to a URL',
+  copy: 'copies between two storages (third-party copy)',
 };
 
 const OTHER_COMMAND: Record<Direction, string> = {
@@ -33,11 +35,11 @@ function isLocalDir(path: string): boolean {
 }
 
 function check(kind: Direction, side: 'source' | 'destination', loc: Location, text: string): void {
-  const need = SIDES[kind];
-  if (loc.kind !== need[side]) {
-    throw new PetrelError('USAGE', `\`petrel ${kind}\` ${need.verb}: ${text} cannot be its ${side}`, { hint: OTHER_COMMAND[kind] });
+  if (loc.kind !== KIND_SIDES[kind][side].location) {
+    throw new PetrelError('USAGE', `\`petrel ${kind}\` ${VERB[kind]}: ${text} cannot be its ${side}`, { hint: OTHER_COMMAND[kind] });
   }
-  if (kind === 'put' && side === 'source' && loc.kind === 'local') {
+  // A local source is a file to upload: it must be there, and be a file.
+  if (side === 'source' && loc.kind === 'local') {
     let isFile = false;
     try {
       isFile = statSync(loc.path).isFile();

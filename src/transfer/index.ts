@@ -1,0 +1,5 @@
+export { createChecksummer, type Checksummer } from './checksum.js';
+export { serverDigest } from './digest.js';
+export { createConfiguredEngine, createHttpEngine } from './engine.js';
+export { hostKey, intoDirectory, locationName, locationText, parseLocation, type Location } from './location.js';
+export { partPath, type TransferContext, type TransferEngine, type TransferProgress, type TransferResult, type TransferTask } from './task.js';
