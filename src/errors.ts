@@ -52,8 +52,12 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-export interface ErrorInfo {
-  code: ErrorCode;
+/**
+ * An error as the socket API, the events and the database carry it. Read from the wire, `code`
+ * is any string (a newer agent may know codes this petrel does not): `ErrorInfo<string>`.
+ */
+export interface ErrorInfo<Code extends string = ErrorCode> {
+  code: Code;
   message: string;
   hint?: string | undefined;
 }

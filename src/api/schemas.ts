@@ -3,6 +3,9 @@
  * (validation) and the CLI's client (parsing replies, so a newer CLI notices an older agent).
  */
 import { z } from 'zod';
+import type { RefreshOutcome as RefreshOutcomeOf } from '../auth/index.js';
+import type { ErrorInfo as ErrorInfoOf } from '../errors.js';
+import type { WalletEntryView, WalletStatus as WalletStatusOf } from '../wallet/index.js';
 import { CHECKSUM_CHOICES, COPY_MODES, DEFAULT_CHECKSUM, DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, JOB_KINDS, MAX_TRANSFERS, RUN_STATES, TOKEN_OPERATIONS } from '../domain.js';
 
 export { FINAL_STATES, isFinal, MAX_TRANSFERS } from '../domain.js';
@@ -18,12 +21,14 @@ export type RunState = z.infer<typeof RunState>;
 export const ChecksumChoice = z.enum(CHECKSUM_CHOICES);
 export type ChecksumChoice = z.infer<typeof ChecksumChoice>;
 
+// The contract's types are the library's (src/errors.ts, src/auth/broker.ts, src/wallet/session.ts);
+// each schema here is checked against its type with `satisfies`.
 export const ErrorInfo = z.object({
   code: z.string(),
   message: z.string(),
   hint: z.string().optional(),
-});
-export type ErrorInfo = z.infer<typeof ErrorInfo>;
+}) satisfies z.ZodType<ErrorInfoOf<string>>;
+export type ErrorInfo = ErrorInfoOf<string>;
 
 export const ErrorBody = z.object({ error: ErrorInfo });
 export type ErrorBody = z.infer<typeof ErrorBody>;
@@ -215,17 +220,17 @@ export const WalletStatus = z.object({
         hasRefreshToken: z.boolean(),
         obtainedBy: z.string(),
         dead: z.boolean(),
-      }),
+      }) satisfies z.ZodType<WalletEntryView>,
     )
     .optional(),
-});
-export type WalletStatus = z.infer<typeof WalletStatus>;
+}) satisfies z.ZodType<WalletStatusOf>;
+export type WalletStatus = WalletStatusOf;
 
 export const RefreshOutcome = z.object({
   refreshed: z.array(z.object({ credential: z.string(), scope: z.string(), expiresAt: z.string() })),
   failed: z.array(z.object({ credential: z.string(), code: z.string(), message: z.string() })),
-});
-export type RefreshOutcome = z.infer<typeof RefreshOutcome>;
+}) satisfies z.ZodType<RefreshOutcomeOf>;
+export type RefreshOutcome = RefreshOutcomeOf;
 
 /** `POST /v1/tokens`: a valid access token for a URL, for other tools (`petrel token`). */
 export const TokenRequest = z
