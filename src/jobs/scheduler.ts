@@ -44,8 +44,6 @@ export interface SchedulerDeps {
    * Without it, the job's token is used as stored.
    */
   tokensFor?(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>>;
-  /** Emits the job's state-change event (the service builds the view). */
-  onJobChanged(jobId: string): void;
   random?: () => number;
 }
 
@@ -77,6 +75,12 @@ export function createScheduler(deps: SchedulerDeps) {
     probeMaxMs: config.hostProbeMaxMs,
   });
 
+  /** Who hears that a job changed (the service, which builds and coalesces its views). */
+  const jobListeners = new Set<(jobId: string) => void>();
+  function jobChanged(jobId: string): void {
+    for (const listener of jobListeners) listener(jobId);
+  }
+
   function emit(jobId: string, event: JobEvent): void {
     if (events.has(jobId)) events.emit(jobId, event);
   }
@@ -94,7 +98,7 @@ export function createScheduler(deps: SchedulerDeps) {
   function tendDownHosts(now: number): void {
     for (const { host, since } of health.downHosts()) {
       const hint = `petrel tries it again by itself, and fails what still waits after ${Math.round(config.hostDownFailAfterMs / 60_000)} min (hostDownFailAfterMs)`;
-      for (const jobId of store.parkHost(host, `storage ${host} not answering since ${clock(since)}`, hint)) deps.onJobChanged(jobId);
+      for (const jobId of store.parkHost(host, `storage ${host} not answering since ${clock(since)}`, hint)) jobChanged(jobId);
       if (now - since >= config.hostDownFailAfterMs) {
         // What waits fails, and the host is forgotten: a later job tries it afresh. A probe
         // still running fails the same way if it gets no answer either.
@@ -107,7 +111,7 @@ export function createScheduler(deps: SchedulerDeps) {
         if (changed.length) logger.warn('gave up on a host that does not answer', { host, since: new Date(since).toISOString(), jobs: changed.length });
         for (const jobId of changed) {
           store.finishJobIfDone(jobId);
-          deps.onJobChanged(jobId);
+          jobChanged(jobId);
         }
         continue;
       }
@@ -164,7 +168,7 @@ export function createScheduler(deps: SchedulerDeps) {
     perHost.set(row.host, (perHost.get(row.host) ?? 0) + 1);
     health.started(row.host, row.id);
     logger.debug('transfer started', { job: row.jobId, transfer: row.idx, attempt: entry.row.attempts });
-    deps.onJobChanged(row.jobId);
+    jobChanged(row.jobId);
     emitTransfer(row.jobId, row.id, live(entry));
 
     // Through a promise even if tokensFor throws at once: a throw here would escape the scheduler.
@@ -182,7 +186,7 @@ export function createScheduler(deps: SchedulerDeps) {
           gaveUp.delete(row.id);
           hostAnswered(row.host);
           store.finishTransfer(row.id, {
-            state: 'succeeded',
+            move: 'succeed',
             bytesDone: result.bytesDone,
             bytesTotal: result.bytesTotal,
             checksum: result.checksum,
@@ -202,7 +206,7 @@ export function createScheduler(deps: SchedulerDeps) {
         } else {
           store.settleJobState(row.jobId);
         }
-        deps.onJobChanged(row.jobId);
+        jobChanged(row.jobId);
         pump();
       });
   }
@@ -211,7 +215,7 @@ export function createScheduler(deps: SchedulerDeps) {
     if (health.answered(host) !== 'up') return;
     const changed = store.unparkHost(host);
     logger.info('host answers again', { host, waiting: changed.length });
-    for (const jobId of changed) deps.onJobChanged(jobId);
+    for (const jobId of changed) jobChanged(jobId);
   }
 
   /** What a failure says of its host's health; true when the host is down, so the attempt does not count. */
@@ -233,7 +237,7 @@ export function createScheduler(deps: SchedulerDeps) {
     const abandoned = gaveUp.get(row.id);
     gaveUp.delete(row.id);
     if (abandoned && !entry.stopReason && asPetrelError(e).unanswered) {
-      store.finishTransfer(row.id, { state: 'failed', ...bytes, error: toError(abandoned) });
+      store.finishTransfer(row.id, { move: 'fail', ...bytes, error: toError(abandoned) });
       return;
     }
     const hostDown = judgeHost(row, entry.stopReason ? undefined : asPetrelError(e));
@@ -243,7 +247,7 @@ export function createScheduler(deps: SchedulerDeps) {
     }
     if (entry.stopReason === 'cancel') {
       await engine.discard(task);
-      store.finishTransfer(row.id, { state: 'cancelled', ...bytes });
+      store.finishTransfer(row.id, { move: 'stop', ...bytes });
       return;
     }
     const err = asPetrelError(e);
@@ -277,7 +281,7 @@ export function createScheduler(deps: SchedulerDeps) {
     const final = err.transient
       ? new PetrelError(err.code, `${err.message} (gave up after ${row.attempts} attempts)`, { hint: err.hint ?? 'run `petrel job retry <id>` once the storage is back' })
       : err;
-    store.finishTransfer(row.id, { state: 'failed', ...bytes, error: toError(final) });
+    store.finishTransfer(row.id, { move: 'fail', ...bytes, error: toError(final) });
   }
 
   function live(entry: Running): LiveProgress {
@@ -326,6 +330,12 @@ export function createScheduler(deps: SchedulerDeps) {
   }
 
   return {
+    /** Calls `listener` with a job's id whenever its state, counts or waiting reason may have changed; returns the unsubscribe. */
+    onJobChanged(listener: (jobId: string) => void): () => void {
+      jobListeners.add(listener);
+      return () => jobListeners.delete(listener);
+    },
+
     start(): void {
       // Host health starts afresh with each run: what waited for a host in the last one is queued.
       store.unparkHost();
@@ -387,7 +397,7 @@ export function createScheduler(deps: SchedulerDeps) {
       }
       await waitSettled(aborted, 10_000);
       if (store.finishJobIfDone(jobId)) logger.info('job cancelled', { job: jobId });
-      deps.onJobChanged(jobId);
+      jobChanged(jobId);
     },
 
     /** Stop taking work and abort running transfers so that they resume at the next start. */

@@ -1,6 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { JOB_KINDS, RUN_STATES } from '../domain.js';
+import { among, TRANSFER_MOVES } from './model.js';
+
+/** The partial indexes hold the transfers the scheduler may start. */
+const QUEUED = among(TRANSFER_MOVES.start.from);
 
 export const jobs = sqliteTable(
   'jobs',
@@ -89,8 +93,8 @@ export const transfers = sqliteTable(
     index('transfers_job_state').on(t.jobId, t.state),
     // Partial: only queued transfers are in them, so a transfer that runs and ends leaves them
     // alone (a job of many small files writes fewer index pages per transfer).
-    index('transfers_queued_by_host').on(t.host, t.id).where(sql`${t.state} = 'queued'`),
-    index('transfers_queued_due').on(t.notBefore).where(sql`${t.state} = 'queued'`),
+    index('transfers_queued_by_host').on(t.host, t.id).where(sql`${t.state} ${sql.raw(QUEUED)}`),
+    index('transfers_queued_due').on(t.notBefore).where(sql`${t.state} ${sql.raw(QUEUED)}`),
     index('transfers_waiting_for_host').on(t.host, t.id).where(sql`${t.waitingForHost} = 1`),
   ],
 );

@@ -7,6 +7,7 @@ import type { TransferEngine } from '../transfer/index.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
+import { isRunning } from './model.js';
 import { jobOptionsOf } from './options.js';
 import { createScheduler, type SchedulerDeps } from './scheduler.js';
 import { createJobStore } from './store.js';
@@ -41,13 +42,6 @@ export function createJobService(deps: JobServiceDeps) {
   if (incomplete) deps.logger.info('submissions cut off by the last stop removed', { jobs: incomplete });
   const events = createJobEvents();
 
-  const view = (id: string): JobView => {
-    const row = store.getJob(id);
-    if (!row) throw jobNotFound(id);
-    if (row.state === 'running') scheduler.flushProgress();
-    return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id));
-  };
-
   const scheduler = createScheduler({
     store,
     engine: deps.engine,
@@ -56,9 +50,15 @@ export function createJobService(deps: JobServiceDeps) {
     logger: deps.logger,
     runId: deps.runId,
     transferView,
-    onJobChanged,
     ...(deps.tokensFor ? { tokensFor: deps.tokensFor } : {}),
   });
+
+  const view = (id: string): JobView => {
+    const row = store.getJob(id);
+    if (!row) throw jobNotFound(id);
+    if (isRunning(row.state)) scheduler.flushProgress();
+    return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id));
+  };
 
   // Job views are coalesced (a job of thousands of small files changes hundreds of times a
   // second); the final one goes out at once.
@@ -68,7 +68,7 @@ export function createJobService(deps: JobServiceDeps) {
   const emitJob = (jobId: string) => {
     if (events.has(jobId)) events.emit(jobId, { type: 'job', job: view(jobId) });
   };
-  function onJobChanged(jobId: string): void {
+  scheduler.onJobChanged((jobId) => {
     if (!events.has(jobId)) return;
     if (store.getJob(jobId)?.finishedAt != null) {
       dirty.delete(jobId);
@@ -81,7 +81,7 @@ export function createJobService(deps: JobServiceDeps) {
       for (const id of dirty) emitJob(id);
       dirty.clear();
     }, JOB_EVENT_EVERY_MS);
-  }
+  });
 
   /** The submissions coming in now, each by the call that gives it up. */
   const receiving = new Set<() => void>();

@@ -1,7 +1,8 @@
 import type { ChecksumChoice, Counts, JobView, TransferView } from '../api/index.js';
 import type { LiveProgress } from './scheduler.js';
 import type { JobRow, TransferRow } from './schema.js';
-import type { ByteTotals } from './store.js';
+import type { ByteTotals } from './records.js';
+import { isQueued } from './model.js';
 import { parseJobOptions } from './options.js';
 
 const iso = (ms: number | null | undefined): string | undefined => (ms === null || ms === undefined ? undefined : new Date(ms).toISOString());
@@ -25,7 +26,7 @@ export function transferView(row: TransferRow, live?: LiveProgress): TransferVie
     bytesTotal: live?.bytesTotal ?? row.bytesTotal,
     rate: live?.rate ?? 0,
     attempts: row.attempts,
-    ...(row.state === 'queued' && row.notBefore > Date.now() ? { nextAttemptAt: iso(row.notBefore) } : {}),
+    ...(isQueued(row.state) && row.notBefore > Date.now() ? { nextAttemptAt: iso(row.notBefore) } : {}),
     ...(algorithm && value ? { checksum: { algorithm, value, verified: Boolean(row.checksumVerified) } } : {}),
     // A queued or running transfer may carry the error of its previous attempt: shown as such.
     ...errorOf(row.errorCode, row.errorMessage, row.errorHint),

@@ -1,11 +1,12 @@
 import { caFileFromEnv, type AgentConfig } from '../config.js';
+import { KIND_SIDES, type JobKind } from '../domain.js';
 import { PetrelError } from '../errors.js';
 import { thirdPartyCopy } from './copy.js';
 import { DEFAULT_DOWNLOAD_LIMITS, download, type DownloadLimits } from './get.js';
 import { createHttpClient, type HttpClientOptions } from './http.js';
 import { removeFile } from './local-file.js';
 import { upload } from './put.js';
-import { partPath, type TransferEngine } from './task.js';
+import { partPath, type TransferEngine, type TransferResult } from './task.js';
 
 /** The HTTP engine: get and put over one pooled client. */
 export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs?: number } & Partial<DownloadLimits> = {}): TransferEngine {
@@ -16,21 +17,20 @@ export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs
     async run(task, ctx) {
       // The same pools, with the job's own redirect policy.
       const client = task.allowInsecureRedirect ? { ...shared, allowInsecureRedirect: true } : shared;
-      switch (task.kind) {
-        case 'get':
-          return download(client, task, ctx, limits);
-        case 'put':
-          return upload(client, task, ctx);
-        case 'copy':
-          return thirdPartyCopy(client, task, ctx, copyOptions);
-        default:
-          throw new PetrelError('TRANSFER_REFUSED', `${task.kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
-      }
+      // One runner per kind of the model (src/domain.ts); a kind without one is refused.
+      const runners: { [K in JobKind]?: () => Promise<TransferResult> } = {
+        get: () => download(client, task, ctx, limits),
+        put: () => upload(client, task, ctx),
+        copy: () => thirdPartyCopy(client, task, ctx, copyOptions),
+      };
+      const runner = runners[task.kind];
+      if (!runner) throw new PetrelError('TRANSFER_REFUSED', `${task.kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
+      return runner();
     },
     async discard(task) {
       // Uploads and copies clean up after themselves (see upload(), thirdPartyCopy()): only what
       // they wrote, never a file that was there before (a 412 "exists" must not delete it).
-      if (task.kind === 'get') await removeFile(partPath(task.destination));
+      if (KIND_SIDES[task.kind].destination?.location === 'local') await removeFile(partPath(task.destination));
     },
     async close() {
       await shared.close();

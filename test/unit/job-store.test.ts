@@ -191,7 +191,7 @@ describe('a job received a batch at a time', () => {
     expect(store.counts('j1')).toMatchObject({ queued: 1, succeeded: 2, failed: 2 });
     // A retry of the job leaves the set-apart ones alone: they would write to the new names.
     store.markRunning(transferAt(store, 'j1', 3), 'run-1');
-    store.finishTransfer(transferAt(store, 'j1', 3).id, { state: 'failed', bytesDone: 0, bytesTotal: null, error: FAIL });
+    store.finishTransfer(transferAt(store, 'j1', 3).id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: FAIL });
     expect(store.finishJobIfDone('j1')?.state).toBe('failed');
     expect(store.retryJob('j1')).toBe(1);
     expect(rows().filter(([, , state]) => state === 'queued')).toEqual([[3, '/d/y', 'queued', null]]);
@@ -248,7 +248,7 @@ describe('nextRunnable', () => {
     const { store } = await openStore();
     const job = newJob(store, 3);
     store.markRunning(transferAt(store, job.id, 0), 'run-1');
-    store.finishTransfer(transferAt(store, job.id, 1).id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(transferAt(store, job.id, 1).id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
     expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.idx)).toEqual([2]);
   });
 
@@ -316,7 +316,7 @@ describe('transfers waiting for their host', () => {
     expect(rows.find((r) => r.host === HOST_A)).toMatchObject({ waitingReason: 'storage a not answering since 10:00', waitingHint: 'it is tried again' });
     expect(store.nextRunnable({ now: Date.now(), limit: 10 }).map((r) => r.host)).toEqual([HOST_B, HOST_B]);
     expect(store.getJob(job.id)).toMatchObject({ state: 'queued', waitingReason: 'storage a not answering since 10:00' });
-    for (const r of store.nextRunnable({ now: Date.now(), limit: 10 })) store.finishTransfer(r.id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    for (const r of store.nextRunnable({ now: Date.now(), limit: 10 })) store.finishTransfer(r.id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
     store.settleJobState(job.id);
     expect(store.getJob(job.id)?.waitingCount).toBe(3);
   });
@@ -379,7 +379,7 @@ describe('finishJobIfDone', () => {
     const { store } = await openStore();
     const job = newJob(store, 2);
     store.markRunning(transferAt(store, job.id, 0), 'run-1');
-    store.finishTransfer(transferAt(store, job.id, 1).id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(transferAt(store, job.id, 1).id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
     expect(store.finishJobIfDone(job.id)).toBeUndefined();
     expect(store.getJob(job.id)?.finishedAt).toBeNull();
   });
@@ -387,7 +387,7 @@ describe('finishJobIfDone', () => {
   it('marks the job succeeded when every transfer succeeded', async () => {
     const { store } = await openStore();
     const job = newJob(store, 2);
-    for (const t of transfersOf(store, job.id)) store.finishTransfer(t.id, { state: 'succeeded', bytesDone: 5, bytesTotal: 5 });
+    for (const t of transfersOf(store, job.id)) store.finishTransfer(t.id, { move: 'succeed', bytesDone: 5, bytesTotal: 5 });
     expect(store.finishJobIfDone(job.id, 9_000)).toMatchObject({ state: 'succeeded', finishedAt: 9_000, errorCode: null });
     expect(store.getJob(job.id)).toMatchObject({ state: 'succeeded', finishedAt: 9_000 });
   });
@@ -396,9 +396,9 @@ describe('finishJobIfDone', () => {
     const { store } = await openStore();
     const job = newJob(store, 3);
     const [t0, t1, t2] = transfersOf(store, job.id);
-    store.finishTransfer(t0!.id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
-    store.finishTransfer(t1!.id, { state: 'failed', bytesDone: 0, bytesTotal: null, error: FAIL });
-    store.finishTransfer(t2!.id, { state: 'failed', bytesDone: 0, bytesTotal: null, error: { code: 'TRANSFER_NOT_FOUND', message: 'no such file' } });
+    store.finishTransfer(t0!.id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(t1!.id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: FAIL });
+    store.finishTransfer(t2!.id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: { code: 'TRANSFER_NOT_FOUND', message: 'no such file' } });
     const done = store.finishJobIfDone(job.id);
     expect(done).toMatchObject({ state: 'failed', errorCode: 'TRANSFER_DENIED', errorHint: FAIL.hint });
     expect(done?.errorMessage).toContain('2 of 3 transfers failed');
@@ -410,14 +410,14 @@ describe('finishJobIfDone', () => {
   it('gives a one-transfer job the transfer’s own message', async () => {
     const { store } = await openStore();
     const job = newJob(store, 1);
-    store.finishTransfer(transferAt(store, job.id, 0).id, { state: 'failed', bytesDone: 0, bytesTotal: null, error: FAIL });
+    store.finishTransfer(transferAt(store, job.id, 0).id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: FAIL });
     expect(store.finishJobIfDone(job.id)).toMatchObject({ state: 'failed', errorCode: FAIL.code, errorMessage: FAIL.message });
   });
 
   it('finishes a job only once', async () => {
     const { store } = await openStore();
     const job = newJob(store, 1);
-    store.finishTransfer(transferAt(store, job.id, 0).id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(transferAt(store, job.id, 0).id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
     expect(store.finishJobIfDone(job.id, 1_000)).toBeDefined();
     expect(store.finishJobIfDone(job.id, 2_000)).toBeUndefined();
     expect(store.getJob(job.id)?.finishedAt).toBe(1_000);
@@ -459,14 +459,14 @@ describe('cancelJob', () => {
     store.markRunning(running, 'run-1');
     store.cancelJob(job.id);
     expect(store.finishJobIfDone(job.id)).toBeUndefined();
-    store.finishTransfer(running.id, { state: 'cancelled', bytesDone: 0, bytesTotal: null });
+    store.finishTransfer(running.id, { move: 'stop', bytesDone: 0, bytesTotal: null });
     expect(store.finishJobIfDone(job.id)?.state).toBe('cancelled');
   });
 
   it('changes nothing on a finished job', async () => {
     const { store } = await openStore();
     const job = newJob(store, 1);
-    store.finishTransfer(transferAt(store, job.id, 0).id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(transferAt(store, job.id, 0).id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
     store.finishJobIfDone(job.id);
     expect(store.cancelJob(job.id)).toMatchObject({ job: { state: 'succeeded' }, running: [], interrupted: [] });
     expect(store.getJob(job.id)?.state).toBe('succeeded');
@@ -491,8 +491,8 @@ describe('retryJob', () => {
     const job = newJob(store, 2);
     const [ok, bad] = transfersOf(store, job.id);
     store.markRunning(bad!, 'run-1');
-    store.finishTransfer(ok!.id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
-    store.finishTransfer(bad!.id, { state: 'failed', bytesDone: 7, bytesTotal: 9, error: FAIL });
+    store.finishTransfer(ok!.id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(bad!.id, { move: 'fail', bytesDone: 7, bytesTotal: 9, error: FAIL });
     store.finishJobIfDone(job.id);
 
     expect(store.retryJob(job.id)).toBe(1);
@@ -514,7 +514,7 @@ describe('retryJob', () => {
   it('changes nothing when no transfer failed', async () => {
     const { store } = await openStore();
     const job = newJob(store, 1);
-    store.finishTransfer(transferAt(store, job.id, 0).id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(transferAt(store, job.id, 0).id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
     store.finishJobIfDone(job.id, 3_000);
     expect(store.retryJob(job.id)).toBe(0);
     expect(store.getJob(job.id)).toMatchObject({ state: 'succeeded', finishedAt: 3_000 });
@@ -524,10 +524,10 @@ describe('retryJob', () => {
     const { store } = await openStore();
     const job = newJob(store, 1);
     const t = transferAt(store, job.id, 0);
-    store.finishTransfer(t.id, { state: 'failed', bytesDone: 0, bytesTotal: null, error: FAIL });
+    store.finishTransfer(t.id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: FAIL });
     store.finishJobIfDone(job.id);
     store.retryJob(job.id);
-    store.finishTransfer(t.id, { state: 'succeeded', bytesDone: 1, bytesTotal: 1 });
+    store.finishTransfer(t.id, { move: 'succeed', bytesDone: 1, bytesTotal: 1 });
     expect(store.finishJobIfDone(job.id)?.state).toBe('succeeded');
   });
 });
@@ -572,7 +572,7 @@ describe('requeueOrphans', () => {
     const job = newJob(store, 1);
     const t = transferAt(store, job.id, 0);
     store.markRunning(t, 'run-old');
-    store.finishTransfer(t.id, { state: 'failed', bytesDone: 0, bytesTotal: null, error: FAIL });
+    store.finishTransfer(t.id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: FAIL });
     expect(store.requeueOrphans('run-new')).toBe(0);
     expect(store.getTransfer(t.id)?.state).toBe('failed');
   });
@@ -620,8 +620,8 @@ describe('job tallies', () => {
     check();
     store.saveProgress([{ id: t0.id, bytesDone: 100, bytesTotal: 1000 }, { id: t1.id, bytesDone: 5, bytesTotal: null }]);
     check();
-    store.finishTransfer(t0.id, { state: 'succeeded', bytesDone: 1000, bytesTotal: 1000 });
-    store.finishTransfer(t1.id, { state: 'failed', bytesDone: 5, bytesTotal: 50, error: FAIL });
+    store.finishTransfer(t0.id, { move: 'succeed', bytesDone: 1000, bytesTotal: 1000 });
+    store.finishTransfer(t1.id, { move: 'fail', bytesDone: 5, bytesTotal: 50, error: FAIL });
     store.requeueTransfer(t2.id, { notBefore: 0, bytesDone: 7, bytesTotal: 70, error: FAIL });
     store.waitTransfer(t3.id, job.id, { reason: 'no credential', hint: undefined, bytesDone: 0, bytesTotal: null });
     check();
