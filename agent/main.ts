@@ -53,6 +53,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
     logger,
     runId: randomUUID(),
     tokensFor: tokens.tokensFor,
+    stageTokenFor: tokens.stageTokenFor,
     protectToken: tokens.protectToken,
   });
   wallet.on('open', async (key, contents) => {

@@ -4,6 +4,8 @@ import { register as agent } from './commands/agent.js';
 import { register as copy } from './commands/copy.js';
 import { register as get } from './commands/get.js';
 import { register as job } from './commands/job.js';
+import { register as locality } from './commands/locality.js';
+import { register as prestage } from './commands/prestage.js';
 import { register as put } from './commands/put.js';
 import { register as wallet } from './commands/wallet.js';
 import { register as warm } from './commands/warm.js';
@@ -23,7 +25,7 @@ const program = new Command('petrel')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`petrel: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [get, put, copy, job, warm, wallet, agent]) register(program);
+for (const register of [get, put, copy, prestage, locality, job, warm, wallet, agent]) register(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -53,6 +53,25 @@ export const AgentConfigSchema = z
     /** How often running transfers' byte counts are written to the database. */
     progressFlushMs: z.number().int().min(50).default(2_000),
     issuers: z.array(IssuerSetting).default([]),
+    /** Tape recalls (WLCG Tape REST API): how files are batched into stage requests and how those are polled. */
+    tape: z
+      .object({
+        /** Files in one stage request, at most (the storage may take fewer: a 413 halves it). */
+        batchSize: z.number().int().min(1).max(10_000).default(200),
+        /** A batch goes out when its oldest file has waited this long, full or not. */
+        fillWaitMs: z.number().int().min(0).default(2_000),
+        /** Stage requests outstanding at one tape endpoint, at most. */
+        maxRequestsPerEndpoint: z.number().int().min(1).default(20),
+        /** The first poll of a request after this long, the interval doubling up to maxPollMs. */
+        firstPollMs: z.number().int().min(10).default(10_000),
+        maxPollMs: z.number().int().min(10).default(10 * 60_000),
+        /** A file not on disk this long after its request fails. */
+        stageTimeoutMs: z.number().int().min(1_000).default(7 * 86_400_000),
+        /** A discovery document is trusted this long when the storage sends no Cache-Control max-age. */
+        discoveryTtlMs: z.number().int().min(0).default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
     tokens: z
       .object({
         /** A cached access token is used only with at least this much life left. */

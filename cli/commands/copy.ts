@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
 import { COPY_MODES } from '../../src/domain.js';
-import { addTransferOptions, transferAction } from '../lib/transfer-options.js';
+import { addStageOptions, addTransferOptions, transferAction } from '../lib/transfer-options.js';
 
 export function register(program: Command): void {
-  addTransferOptions(
+  addStageOptions(addTransferOptions(
     program
       .command('copy')
       .summary('copy between two storages (third-party copy: the data never passes through here)')
@@ -14,5 +14,5 @@ export function register(program: Command): void {
       .addOption(new Option('--fallback <mode>', 'when a storage refuses COPY (405/501): stream the data through petrel').choices(['streamed']))
       .option('--src-token <file>', "bearer token file for reading the source (with --dst-token)")
       .option('--dst-token <file>', 'bearer token file for writing the destination (with --src-token)'),
-  ).action(transferAction('copy'));
+  )).action(transferAction('copy'));
 }

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { addTransferOptions, transferAction } from '../lib/transfer-options.js';
+import { addStageOptions, addTransferOptions, transferAction } from '../lib/transfer-options.js';
 
 export function register(program: Command): void {
-  addTransferOptions(
+  addStageOptions(addTransferOptions(
     program
       .command('get')
       .summary('download files from storage')
       .description('Download SRC... to DEST. Several sources (or a DEST ending in /) make DEST a directory.')
       .argument('[paths...]', 'SRC... DEST (URLs: https, http, davs, dav)'),
-  ).action(transferAction('get'));
+  )).action(transferAction('get'));
 }

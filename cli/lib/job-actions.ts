@@ -1,4 +1,5 @@
 import type { JobView, RunState } from '../../src/api/index.js';
+import { KIND_SIDES } from '../../src/domain.js';
 import { PetrelError } from '../../src/errors.js';
 import { withAgentClient } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
@@ -41,9 +42,12 @@ export async function status(id: string, opts: Opts): Promise<number> {
   print(summary(detail));
   if (detail.waiting) print(`  waiting: ${detail.waiting.reason}${detail.waiting.hint ? ` (${detail.waiting.hint})` : ''}`);
   if (detail.error) print(`  error: ${detail.error.message}`);
+  if (detail.recalls) print(`  tape: ${detail.recalls.requests} stage request${detail.recalls.requests === 1 ? '' : 's'}${detail.recalls.lastPolledAt ? `, last polled ${detail.recalls.lastPolledAt}` : ''}`);
   for (const t of detail.transfers) {
     const bytes = `${formatBytes(t.bytesDone)}/${t.bytesTotal === null ? '?' : formatBytes(t.bytesTotal)}`;
-    print(`  #${t.index} ${t.state.padEnd(9)} ${bytes}${t.state === 'running' ? ` ${formatBytes(t.rate)}/s` : ''}  ${t.source} → ${t.destination}`);
+    const where = t.tape === 'on-tape' ? ' (waiting for tape)' : t.tape === 'on-disk' ? ' (on disk)' : '';
+    const what = KIND_SIDES[detail.kind].destination ? `${t.source} → ${t.destination}` : t.source;
+    print(`  #${t.index} ${t.state.padEnd(9)}${where} ${bytes}${t.state === 'running' ? ` ${formatBytes(t.rate)}/s` : ''}  ${what}`);
     if (t.error) print(`      ${t.state === 'failed' ? 'error' : 'last error'}: ${t.error.message}${t.attempts > 1 ? ` (attempt ${t.attempts})` : ''}`);
   }
   if (detail.nextTransfers) print(`  … more transfers: \`petrel job status ${id} --all\``);

@@ -86,3 +86,14 @@ export function parsePairList(text: string, file: string): PairInput[] {
   if (!pairs.length) throw new PetrelError('USAGE', `${file} lists no transfers`);
   return pairs;
 }
+
+/** `petrel prestage SRC...`: each a URL; a recall names its file twice (it has no destination). */
+export function planRecalls(sources: readonly string[]): TransferSpec[] {
+  if (!sources.length) throw new PetrelError('USAGE', '`petrel prestage` needs the URLs of the files to recall', { hint: 'petrel prestage URL... (or --from-file FILE)' });
+  return sources.map((text) => {
+    const loc = parseLocation(text);
+    if (loc.kind !== 'remote') throw new PetrelError('USAGE', `\`petrel prestage\` recalls files on a storage: ${text} is a local path`, { hint: 'give the URL of the file on the tape-backed storage' });
+    const url = locationText(loc);
+    return { source: url, destination: url };
+  });
+}

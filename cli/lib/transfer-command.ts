@@ -4,7 +4,8 @@ import type { ChecksumChoice, SubmitJobRequest, TransferSpec, AgentClient } from
 import type { CopyMode } from '../../src/domain.js';
 import { checkTokenFor, agentSource, createTokenResolver, discoveredToken, tokenNeeds, tokensForTask } from '../../src/auth/index.js';
 import { PetrelError, WAITING_CODES } from '../../src/errors.js';
-import { planTransfers, parsePairList, type Direction, type PairInput } from './plan.js';
+import { planRecalls, planTransfers, parsePairList, type Direction, type PairInput } from './plan.js';
+import { parseDiskLifetime } from '../../src/tape/index.js';
 import type { Operation } from '../../src/auth/index.js';
 import type { TransferTask } from '../../src/transfer/index.js';
 import { agentClient, ensureAgent } from './agent-process.js';
@@ -27,6 +28,9 @@ export interface TransferOptions {
   fallback?: 'streamed';
   srcToken?: string;
   dstToken?: string;
+  /** get and copy: recall each source from tape first */
+  stage?: boolean;
+  diskLifetime?: string;
 }
 
 const readTokenFile = (file: string): Promise<string> => readSecretFile(file, 'token');
@@ -51,10 +55,49 @@ async function plan(kind: Direction, paths: string[], opts: TransferOptions): Pr
   return planTransfers(kind, pairs, dest);
 }
 
-/** get and put: submit to the agent with --async, else run in this process with the same engine. */
+/** What the job's token must allow: each side's operation, and the recall of each source for a job that stages. */
+function tokenUses(request: Pick<SubmitJobRequest, 'kind' | 'stage' | 'transfers'>): { side: 'source' | 'destination'; url: URL; operation: Operation }[] {
+  return request.transfers.flatMap((t) => [
+    ...tokenNeeds({ kind: request.kind, ...t }),
+    ...(request.stage ? [{ side: 'source' as const, url: new URL(t.source), operation: 'stage' as const }] : []),
+  ]);
+}
+
+/** --disk-lifetime, as the storage will be sent it. */
+function stageOptions(opts: Pick<TransferOptions, 'stage' | 'diskLifetime'>): Pick<SubmitJobRequest, 'stage' | 'diskLifetime'> {
+  return { ...(opts.stage ? { stage: true } : {}), ...(opts.diskLifetime ? { diskLifetime: parseDiskLifetime(opts.diskLifetime) } : {}) };
+}
+
+/**
+ * `petrel prestage URL...`: a job of tape recalls, run by the agent (hours of polling need no
+ * terminal); without --async the command follows it to its end.
+ */
+export async function runPrestageCommand(sources: string[], opts: TransferOptions): Promise<number> {
+  const texts = opts.fromFile ? [...sources, ...parsePairList(await readList(opts.fromFile), opts.fromFile).map((p) => p.source)] : sources;
+  const request: SubmitJobRequest = { kind: 'prestage', transfers: planRecalls(texts), checksum: 'none', ...stageOptions(opts) };
+  await attachToken(request, opts);
+  const json = Boolean(opts.json);
+  return submitToAgent(request, { json, quiet: json || Boolean(opts.quiet), wait: !opts.async || Boolean(opts.wait) });
+}
+
+async function readList(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch((e: unknown) => {
+    throw new PetrelError('USAGE', `cannot read ${file}: ${(e as Error).message}`);
+  });
+}
+
+/** --token FILE (or a discovered one) on the job, with a warning for each use its scopes do not cover. */
+async function attachToken(request: SubmitJobRequest, opts: TransferOptions): Promise<void> {
+  const token = await jobToken(opts);
+  if (!token) return;
+  if (!opts.json) for (const w of checkTokenFor(token, tokenUses(request).map((n) => ({ op: n.operation, url: n.url }))).warnings) process.stderr.write(`petrel: warning: ${w}\n`);
+  request.token = token;
+}
+
+/** get and put: submit to the agent with --async, else run in this process with the same engine. A job that stages runs in the agent. */
 export async function runTransferCommand(kind: Direction, paths: string[], opts: TransferOptions): Promise<number> {
   const transfers = await plan(kind, paths, opts);
-  const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum, ...(opts.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}) };
+  const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum, ...(opts.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}), ...stageOptions(opts) };
   if (kind === 'copy') {
     request.copyMode = opts.mode ?? 'pull';
     if (opts.overwrite) request.overwrite = true;
@@ -70,15 +113,11 @@ export async function runTransferCommand(kind: Direction, paths: string[], opts:
     warn(checkTokenFor(request.sourceToken, transfers.map((t) => ({ op: 'read' as const, url: new URL(t.source) }))).warnings);
     warn(checkTokenFor(request.token, transfers.map((t) => ({ op: 'write' as const, url: new URL(t.destination) }))).warnings);
   } else {
-    const token = await jobToken(opts);
-    if (token) {
-      const uses = transfers.flatMap((t) => tokenNeeds({ kind, ...t }).map((n) => ({ op: n.operation, url: n.url })));
-      warn(checkTokenFor(token, uses).warnings);
-      request.token = token;
-    }
+    await attachToken(request, opts);
   }
   const json = Boolean(opts.json);
   const quiet = json || Boolean(opts.quiet);
+  if (request.stage) return submitToAgent(request, { json, quiet, wait: !opts.async || Boolean(opts.wait) });
   return opts.async ? submitToAgent(request, { json, quiet, wait: Boolean(opts.wait) }) : runInProcess(request, { json, quiet });
 }
 
@@ -117,7 +156,7 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
   const config = await loadConfig(resolvePaths().configFile);
   const firstUrlPerPrefix = new Map<string, { url: URL; operation: Operation }>();
   for (const t of request.transfers) {
-    for (const side of tokenNeeds({ kind: request.kind, ...t })) {
+    for (const side of tokenUses({ ...request, transfers: [t] })) {
       const setting = issuerFor(config.issuers, side.url);
       const key = `${setting?.prefix}\n${side.operation}`;
       if (setting && !firstUrlPerPrefix.has(key)) firstUrlPerPrefix.set(key, side);

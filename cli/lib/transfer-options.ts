@@ -15,6 +15,13 @@ export function addTransferOptions(cmd: Command): Command {
     .option('--json', 'machine-readable output');
 }
 
+/** get and copy: recall the sources from tape first. */
+export function addStageOptions(cmd: Command): Command {
+  return cmd
+    .option('--stage', 'recall each source from tape first; each file moves as soon as it is on disk (runs in the agent)')
+    .option('--disk-lifetime <duration>', 'with --stage: how long the storage keeps the files on disk: 6h, 2d, or ISO 8601 (PT6H)');
+}
+
 export function transferAction(kind: Direction) {
   return (paths: string[], opts: Record<string, unknown>) =>
     runCommand(Boolean(opts.json), async () => {

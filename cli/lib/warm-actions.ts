@@ -101,7 +101,7 @@ function unlockedWalletSource(opts: TokenOpts): TokenSource & { close(): Promise
 }
 
 /** The agent's wallet over the socket, when an agent runs with its wallet open. */
-function openAgentSource(client: AgentClient): TokenSource {
+export function openAgentSource(client: AgentClient): TokenSource {
   const viaAgent = agentSource(client, {
     onWaiting: (e) => {
       // Nothing there for this URL: look further. A dead credential is the user's to fix.

@@ -58,6 +58,10 @@ export const SubmitJobRequest = z
     fallback: z.enum(['streamed']).optional(),
     /** Follow redirects from https to plain http (refused by default; the token never goes along). */
     allowInsecureRedirect: z.boolean().optional(),
+    /** Gets and copies: recall each source from tape first, then move it as soon as it is on disk. */
+    stage: z.boolean().optional(),
+    /** Tape recalls: how long the recalled file should stay on disk, ISO 8601 (PT6H, P2D). */
+    diskLifetime: z.string().regex(/^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/, 'an ISO 8601 duration of days, hours, minutes, seconds (PT6H)').optional(),
   })
   .strict();
 export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;
@@ -97,6 +101,8 @@ export const TransferView = z.object({
   checksum: z.object({ algorithm: z.string(), value: z.string(), verified: z.boolean() }).optional(),
   error: ErrorInfo.optional(),
   waiting: Waiting.optional(),
+  /** Jobs that recall from tape: whether the file is still on tape (its recall asked for) or on disk. */
+  tape: z.enum(['on-tape', 'on-disk']).optional(),
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
 });
@@ -116,6 +122,8 @@ export const JobView = z.object({
   rate: z.number(),
   error: ErrorInfo.optional(),
   waiting: Waiting.optional(),
+  /** Jobs that recall from tape: the stage requests made for them, and when one was last polled. */
+  recalls: z.object({ requests: z.number().int(), lastPolledAt: z.string().optional() }).optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AgentConfig } from '../config.js';
 import { caFileFromEnv } from '../config.js';
 import type { TokenSlot } from '../domain.js';
@@ -9,7 +9,7 @@ import { createTokenBroker } from './broker.js';
 import { createJobTokenVault, vaultKey } from './job-tokens.js';
 import { createOidc } from './oidc.js';
 import { createRefresher } from './refresher.js';
-import { brokerSource, createTokenResolver, tokensForTask } from './resolver.js';
+import { brokerSource, createTokenResolver, tokenNeeds, tokensForTask } from './resolver.js';
 
 export interface TokenServiceDeps {
   walletPath: string;
@@ -72,6 +72,20 @@ export function createTokenService(deps: TokenServiceDeps) {
       const jobId = task.jobId;
       const read = (column: TokenSlot['column'], value: string | null | undefined) => (jobId ? vault.read(vaultKey({ jobId, column }), value ?? null) : (value ?? null));
       return tokensForTask(task, { token: read('token', task.token), sourceToken: read('sourceToken', task.sourceToken) }, resolver);
+    },
+
+    /**
+     * The token for recalling a transfer's source from tape (storage.stage), and whose it is, so
+     * that a stage request never mixes two: the job's explicit token (`token:<hash>`), else the
+     * wallet credential's (`wallet:<id>`), else none.
+     */
+    async stageTokenFor(t: Pick<TransferTask, 'kind' | 'source' | 'destination' | 'token' | 'sourceToken'> & { jobId: string }): Promise<{ token: string | null; credential: string }> {
+      const twoSided = tokenNeeds(t).length > 1;
+      const column: TokenSlot['column'] = twoSided && t.sourceToken ? 'sourceToken' : 'token';
+      const explicit = vault.read(vaultKey({ jobId: t.jobId, column }), (column === 'sourceToken' ? t.sourceToken : t.token) ?? null);
+      if (explicit) return { token: explicit, credential: `token:${createHash('sha256').update(explicit).digest('hex').slice(0, 16)}` };
+      const got = await resolver.resolve({ url: new URL(t.source), operation: 'stage' });
+      return got ? { token: got.token, credential: `wallet:${got.credentialId ?? got.source}` } : { token: null, credential: 'none' };
     },
 
     protectToken: (slot: TokenSlot, token: string): string => vault.columnFor(vaultKey(slot), token),

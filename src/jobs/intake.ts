@@ -3,6 +3,7 @@ import { eq, or, sql } from 'drizzle-orm';
 import type { TokenSlot } from '../domain.js';
 import type { Db } from './database.js';
 import { INITIAL_STATE } from './model.js';
+import { needsStage } from './options.js';
 import type { DuplicateDestination, NewJob, NewJobHeader, NewTransfer } from './records.js';
 import { jobs, type JobRow } from './schema.js';
 import { DuplicateFound, type Statements } from './statements.js';
@@ -51,6 +52,7 @@ export function createIntake(db: Db, st: Statements) {
       bytesTotal: 0,
       bytesUnknown: 0,
       receiving: true,
+      needsStage: needsStage(job.kind, job.options),
     };
     db.insert(jobs).values(row).run();
     return id;

@@ -36,6 +36,15 @@ export const TRANSFER_MOVES = {
   cancel: { from: ['queued', 'waiting'], to: 'cancelled' },
   /** `petrel job retry`. */
   retry: { from: ['failed', 'cancelled'], to: 'queued' },
+  /** Taken into a tape recall (a stage request being filled, or made and polled). */
+  hold: { from: ['queued'], to: 'waiting' },
+  /** Its file is on disk: a --stage transfer goes on to move it. */
+  staged: { from: ['waiting'], to: 'queued' },
+  /** A prestage ends: the file is on disk; or the storage's verdict, or the stage timeout, fails it. */
+  recalled: { from: ['waiting'], to: 'succeeded' },
+  recallFailed: { from: ['waiting'], to: 'failed' },
+  /** A recall never made (the agent stopped while it filled, or a token is missing): back to the stager's queue. */
+  unhold: { from: ['waiting'], to: 'queued' },
   /** Left running by a stopped agent: queued again, or cancelled with its cancelled job. */
   recover: { from: ['running'], to: 'queued' },
   recoverCancelled: { from: ['running'], to: 'cancelled' },
@@ -57,7 +66,7 @@ export const JOB_MOVES = {
 
 export type TransferMove = keyof typeof TRANSFER_MOVES;
 /** The moves that end a transfer from the scheduler. */
-export type TransferEndMove = 'succeed' | 'fail' | 'stop';
+export type TransferEndMove = 'succeed' | 'fail' | 'stop' | 'recalled' | 'recallFailed';
 
 /** The state a job and its transfers are stored in. */
 export const INITIAL_STATE = 'queued' satisfies RunState;

@@ -1,5 +1,5 @@
 import type { SubmitJobHeader } from '../api/index.js';
-import type { ChecksumChoice, CopyMode } from '../domain.js';
+import { KIND_SIDES, type ChecksumChoice, type CopyMode, type JobKind } from '../domain.js';
 import type { TransferTask } from '../transfer/index.js';
 
 /** What a job asks of all its transfers, stored as JSON on its row. */
@@ -13,16 +13,22 @@ export interface JobOptions {
   fallback?: 'streamed';
   /** Follow a redirect from https to plain http (the token never goes along). */
   allowInsecureRedirect?: boolean;
+  /** Gets and copies: recall each source from tape first (--stage). */
+  stage?: boolean;
+  /** Tape recalls: how long the storage should keep the recalled file on disk (ISO 8601). */
+  diskLifetime?: string;
 }
 
 /** The options a submission sets, and only those (a job row stores no `false` or empty keys). */
-export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect'>): JobOptions {
+export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'stage' | 'diskLifetime'>): JobOptions {
   return {
     checksum: header.checksum,
     ...(header.copyMode ? { copyMode: header.copyMode } : {}),
     ...(header.overwrite ? { overwrite: true } : {}),
     ...(header.fallback ? { fallback: header.fallback } : {}),
     ...(header.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}),
+    ...(header.stage ? { stage: true } : {}),
+    ...(header.diskLifetime ? { diskLifetime: header.diskLifetime } : {}),
   };
 }
 
@@ -33,5 +39,11 @@ export function parseJobOptions(json: string): JobOptions {
 
 /** The part of a transfer task that comes from its job's options. */
 export function taskOptionsOf(options: JobOptions): Pick<TransferTask, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect'> {
-  return options;
+  const { stage: _stage, diskLifetime: _lifetime, ...task } = options;
+  return task;
+}
+
+/** Whether a job's files come from tape first: a kind that stages (prestage), or --stage. */
+export function needsStage(kind: JobKind, options: JobOptions): boolean {
+  return KIND_SIDES[kind].source.operation === 'stage' || Boolean(options.stage);
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import type { ErrorInfo } from '../errors.js';
 import type { Db } from './database.js';
 import { JOB_MOVES, jobEnd, TRANSFER_MOVES, transferEnd, type TransferOutcome } from './model.js';
@@ -120,7 +120,8 @@ export function createQueue(db: Db, st: Statements) {
         const n = tx
           .update(transfers)
           .set({ state: T.resume.to, waitingReason: null, waitingHint: null, notBefore: 0 })
-          .where(and(inArray(transfers.state, [...T.resume.from]), eq(transfers.waitingForHost, false)))
+          // What waits for its host or for tape is not the user's to resume.
+          .where(and(inArray(transfers.state, [...T.resume.from]), eq(transfers.waitingForHost, false), or(isNull(transfers.stageRequest), isNotNull(transfers.stagedAt))))
           .run().changes;
         if (n) st.requeueWaitingJobs.run();
         return n;

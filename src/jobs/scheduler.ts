@@ -77,6 +77,8 @@ export function createScheduler(deps: SchedulerDeps) {
 
   /** Who hears that a job changed (the service, which builds and coalesces its views). */
   const jobListeners = new Set<(jobId: string) => void>();
+  /** Who hears that a transfer succeeded (the stager releases what it recalled). */
+  const doneListeners = new Set<(row: RunnableTransfer) => void>();
   function jobChanged(jobId: string): void {
     for (const listener of jobListeners) listener(jobId);
   }
@@ -191,6 +193,7 @@ export function createScheduler(deps: SchedulerDeps) {
             bytesTotal: result.bytesTotal,
             checksum: result.checksum,
           });
+          for (const listener of doneListeners) listener(row);
         },
         (e: unknown) => settleFailure(entry, e),
       )
@@ -334,6 +337,12 @@ export function createScheduler(deps: SchedulerDeps) {
     onJobChanged(listener: (jobId: string) => void): () => void {
       jobListeners.add(listener);
       return () => jobListeners.delete(listener);
+    },
+
+    /** Calls `listener` with each transfer that succeeded; returns the unsubscribe. */
+    onTransferDone(listener: (row: RunnableTransfer) => void): () => void {
+      doneListeners.add(listener);
+      return () => doneListeners.delete(listener);
     },
 
     start(): void {

@@ -44,6 +44,8 @@ export const jobs = sqliteTable(
      * API until they are all in. One left so by a stopped agent is removed at the next start.
      */
     receiving: integer('receiving', { mode: 'boolean' }).notNull().default(false),
+    /** Its files are recalled from tape first (a prestage, or a get or copy with --stage): the stager's before the scheduler's. */
+    needsStage: integer('needs_stage', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [index('jobs_state_created').on(t.state, t.createdAt), index('jobs_created').on(t.createdAt)],
 );
@@ -80,6 +82,10 @@ export const transfers = sqliteTable(
      * opening the wallet does not resume it; the host's recovery, or the next agent start, does.
      */
     waitingForHost: integer('waiting_for_host', { mode: 'boolean' }).notNull().default(false),
+    /** The tape recall (stage request) that holds it while its file comes from tape; see stageRequests. */
+    stageRequest: integer('stage_request'),
+    /** Its source is on disk (recalled): a `--stage` transfer goes on to move it, then releases it. */
+    stagedAt: integer('staged_at'),
     /** The agent run that started it: rows left running by a crashed run are found by this. */
     runId: text('run_id'),
     startedAt: integer('started_at'),
@@ -96,8 +102,40 @@ export const transfers = sqliteTable(
     index('transfers_queued_by_host').on(t.host, t.id).where(sql`${t.state} ${sql.raw(QUEUED)}`),
     index('transfers_queued_due').on(t.notBefore).where(sql`${t.state} ${sql.raw(QUEUED)}`),
     index('transfers_waiting_for_host').on(t.host, t.id).where(sql`${t.waitingForHost} = 1`),
+    index('transfers_stage_request').on(t.stageRequest).where(sql`${t.stageRequest} IS NOT NULL`),
   ],
+);
+
+/**
+ * Tape recalls: one row per stage request made (or being made) at a tape endpoint, with one
+ * credential. Everything needed to poll it again after a restart is here.
+ */
+export const stageRequests = sqliteTable(
+  'stage_requests',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** The tape API's base URI, from the storage's discovery document. */
+    endpoint: text('endpoint').notNull(),
+    /** The storage origin the endpoint was discovered at. */
+    origin: text('origin').notNull(),
+    /** Whose token the request goes with: `wallet:<credential id>`, `token:<hash>` or `none`. */
+    credential: text('credential').notNull(),
+    /** The storage's id for it; null until the storage took it. */
+    requestId: text('request_id'),
+    createdAt: integer('created_at').notNull(),
+    nextPollAt: integer('next_poll_at').notNull(),
+    pollDelayMs: integer('poll_delay_ms').notNull(),
+    polls: integer('polls').notNull().default(0),
+    lastPolledAt: integer('last_polled_at'),
+    /** Why the last poll did not answer (kept, not fatal: the storage works on). */
+    lastError: text('last_error'),
+    /** Resubmitted once after the storage forgot it (404). */
+    resubmitted: integer('resubmitted', { mode: 'boolean' }).notNull().default(false),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [index('stage_requests_open').on(t.nextPollAt).where(sql`${t.finishedAt} IS NULL`)],
 );
 
 export type JobRow = typeof jobs.$inferSelect;
 export type TransferRow = typeof transfers.$inferSelect;
+export type StageRequestRow = typeof stageRequests.$inferSelect;

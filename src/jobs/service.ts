@@ -3,12 +3,17 @@ import { DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, isFinal, MAX_TRANSFERS, type T
 import type { AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { TransferEngine } from '../transfer/index.js';
+import { createHash } from 'node:crypto';
+import { caFileFromEnv } from '../config.js';
+import { createTapeClient } from '../tape/index.js';
+import { createHttpClient, type TransferEngine } from '../transfer/index.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
 import { isRunning } from './model.js';
 import { jobOptionsOf } from './options.js';
+import { createRecalls, type HeldTransfer } from './recalls.js';
+import { createStager, type StagerDeps, type StageToken } from './stager.js';
 import { createScheduler, type SchedulerDeps } from './scheduler.js';
 import { createJobStore } from './store.js';
 import { createTransferPreparer, duplicateDestination } from './validate.js';
@@ -24,8 +29,15 @@ export interface JobServiceDeps {
   runId: string;
   /** See SchedulerDeps.tokensFor. */
   tokensFor?: SchedulerDeps['tokensFor'];
+  /** The token and credential for recalling a transfer's source from tape; without it, the job's token as stored. */
+  stageTokenFor?: StagerDeps['stageTokenFor'];
   /** How an explicit token is kept in the database (src/auth/job-tokens.ts). */
   protectToken?: (slot: TokenSlot, token: string) => string;
+}
+
+/** Without a token service: the job's token as stored (an in-memory queue keeps it plain). */
+async function storedStageToken(t: HeldTransfer): Promise<StageToken> {
+  return t.token ? { token: t.token, credential: `token:${createHash('sha256').update(t.token).digest('hex').slice(0, 16)}` } : { token: null, credential: 'none' };
 }
 
 /**
@@ -53,11 +65,29 @@ export function createJobService(deps: JobServiceDeps) {
     ...(deps.tokensFor ? { tokensFor: deps.tokensFor } : {}),
   });
 
+  const tapeHttp = createHttpClient({ caFile: caFileFromEnv(), connectTimeoutMs: deps.config.connectTimeoutMs, idleTimeoutMs: deps.config.idleTimeoutMs });
+  const recalls = createRecalls(database.db);
+  const stager = createStager({
+    store,
+    recalls,
+    tape: createTapeClient({ http: tapeHttp, discoveryTtlMs: deps.config.tape.discoveryTtlMs, maxFilesPerRequest: deps.config.tape.batchSize }),
+    config: deps.config,
+    logger: deps.logger,
+    stageTokenFor: deps.stageTokenFor ?? storedStageToken,
+  });
+  stager.onFilesOnDisk(() => scheduler.wake());
+  scheduler.onTransferDone((row) => stager.moved(row));
+  /** New or re-queued work: the scheduler's, and the stager's when it must come from tape first. */
+  const wake = () => {
+    scheduler.wake();
+    void stager.wake();
+  };
+
   const view = (id: string): JobView => {
     const row = store.getJob(id);
     if (!row) throw jobNotFound(id);
     if (isRunning(row.state)) scheduler.flushProgress();
-    return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id));
+    return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id), row.needsStage ? recalls.jobRecalls(id) : undefined);
   };
 
   // Job views are coalesced (a job of thousands of small files changes hundreds of times a
@@ -68,7 +98,7 @@ export function createJobService(deps: JobServiceDeps) {
   const emitJob = (jobId: string) => {
     if (events.has(jobId)) events.emit(jobId, { type: 'job', job: view(jobId) });
   };
-  scheduler.onJobChanged((jobId) => {
+  const onJobChanged = (jobId: string) => {
     if (!events.has(jobId)) return;
     if (store.getJob(jobId)?.finishedAt != null) {
       dirty.delete(jobId);
@@ -81,7 +111,9 @@ export function createJobService(deps: JobServiceDeps) {
       for (const id of dirty) emitJob(id);
       dirty.clear();
     }, JOB_EVENT_EVERY_MS);
-  });
+  };
+  scheduler.onJobChanged(onJobChanged);
+  stager.onJobChanged(onJobChanged);
 
   /** The submissions coming in now, each by the call that gives it up. */
   const receiving = new Set<() => void>();
@@ -147,7 +179,7 @@ export function createJobService(deps: JobServiceDeps) {
           const row = store.completeJob(id, count);
           end();
           deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: count });
-          scheduler.wake();
+          wake();
           return view(row.id);
         }),
       /** Gives the job up unless it was committed (a broken or refused request): call it in `finally`. */
@@ -158,6 +190,7 @@ export function createJobService(deps: JobServiceDeps) {
   return {
     start(): void {
       scheduler.start();
+      stager.start();
     },
 
     submit(req: SubmitJobHeader & { transfers: readonly TransferSpec[] }): JobView {
@@ -195,6 +228,9 @@ export function createJobService(deps: JobServiceDeps) {
     },
 
     async cancel(id: string): Promise<JobView> {
+      if (!store.getJob(id)) throw jobNotFound(id);
+      // Its recalls are withdrawn at the storage first, while the files are still held.
+      await stager.cancel(id);
       await scheduler.cancel(id);
       return view(id);
     },
@@ -208,7 +244,7 @@ export function createJobService(deps: JobServiceDeps) {
       const n = store.retryJob(id);
       if (n === 0) throw new PetrelError('JOB_NOT_FINISHED', `job ${id} has no failed or cancelled transfers to retry`);
       deps.logger.info('job re-queued', { job: id, transfers: n });
-      scheduler.wake();
+      wake();
       return view(id);
     },
 
@@ -246,7 +282,14 @@ export function createJobService(deps: JobServiceDeps) {
     queueCounts: () => store.queueCounts(),
 
     /** A credential appeared or the wallet opened: waiting transfers try again. */
-    resumeWaiting: (): number => scheduler.resumeWaiting(),
+    resumeWaiting: (): number => {
+      const n = scheduler.resumeWaiting();
+      void stager.wake();
+      return n;
+    },
+
+    /** Polls the tape recalls that are due now. */
+    pollRecalls: (): Promise<void> => stager.pollNow(),
 
     resealTokens: (reseal: (slot: TokenSlot, value: string) => string | undefined): number => store.resealTokens(reseal),
 
@@ -255,7 +298,9 @@ export function createJobService(deps: JobServiceDeps) {
       stopping = true;
       for (const abandon of [...receiving]) abandon();
       clearTimeout(emitTimer);
+      await stager.stop();
       await scheduler.stop();
+      await tapeHttp.close();
       database.close();
     },
   };

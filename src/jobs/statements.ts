@@ -143,6 +143,7 @@ export function prepareStatements(db: Db) {
       `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.source_token AS sourceToken, j.options AS options
        FROM transfers t INDEXED BY transfers_queued_by_host JOIN jobs j ON j.id = t.job_id
        WHERE t.state ${among(T.start.from)} AND t.host = ? AND t.not_before <= ? AND j.state != ${state(J.cancel.to)} AND j.receiving = 0
+         AND (j.needs_stage = 0 OR t.staged_at IS NOT NULL)
        ORDER BY t.id LIMIT ?`,
     ),
     nextDueAt: client.prepare(`SELECT min(not_before) AS at FROM transfers WHERE state ${among(T.start.from)} AND not_before > ?`),

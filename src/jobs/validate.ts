@@ -22,10 +22,8 @@ export function duplicateDestination(index: number, earlier: number, destination
  */
 export function createTransferPreparer(kind: JobKind, copyMode: CopyMode = 'pull'): (spec: TransferSpec, index: number) => NewTransfer {
   const { source: sourceRule, destination: destinationRule } = KIND_SIDES[kind];
-  if (!destinationRule) {
-    throw new PetrelError('API_BAD_REQUEST', `${kind} jobs are not supported by this agent yet`, { hint: 'upgrade petrel' });
-  }
-  const sides = { source: sourceRule.location, destination: destinationRule.location };
+  // A kind without a destination (a prestage) names its file twice: the destination is the source.
+  const sides = { source: sourceRule.location, destination: (destinationRule ?? sourceRule).location };
   const hosts = new Map<string, string>();
   const hostOf = (url: URL): string => {
     const key = hostKey(url);
@@ -52,6 +50,7 @@ export function createTransferPreparer(kind: JobKind, copyMode: CopyMode = 'pull
         throw bad(i, `the local path ${spec[side]} must be absolute`);
       }
     }
+    if (!destinationRule && locationText(destination) !== locationText(source)) throw bad(i, `a ${kind} job has no destination: give the source again as its destination`);
     const dest = sameOr(spec.destination, locationText(destination));
     // The per-host limit counts against the storage that does the work: for a copy, the one
     // that receives the COPY.

@@ -31,12 +31,13 @@ export function transferView(row: TransferRow, live?: LiveProgress): TransferVie
     // A queued or running transfer may carry the error of its previous attempt: shown as such.
     ...errorOf(row.errorCode, row.errorMessage, row.errorHint),
     ...waitingOf(row.waitingReason, row.waitingHint),
+    ...(row.stagedAt ? { tape: 'on-disk' as const } : row.stageRequest !== null && !row.finishedAt ? { tape: 'on-tape' as const } : {}),
     ...(row.startedAt ? { startedAt: iso(row.startedAt) } : {}),
     ...(row.finishedAt ? { finishedAt: iso(row.finishedAt) } : {}),
   };
 }
 
-export function jobView(row: JobRow, counts: Counts, bytes: ByteTotals, rate: number): JobView {
+export function jobView(row: JobRow, counts: Counts, bytes: ByteTotals, rate: number, recalls?: { requests: number; lastPolledAt: number | null }): JobView {
   const checksum: ChecksumChoice = parseJobOptions(row.options).checksum;
   return {
     id: row.id,
@@ -52,5 +53,6 @@ export function jobView(row: JobRow, counts: Counts, bytes: ByteTotals, rate: nu
     rate,
     ...errorOf(row.errorCode, row.errorMessage, row.errorHint),
     ...waitingOf(row.waitingReason, row.waitingHint),
+    ...(recalls ? { recalls: { requests: recalls.requests, ...(recalls.lastPolledAt ? { lastPolledAt: iso(recalls.lastPolledAt) } : {}) } } : {}),
   };
 }

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       progressFlushMs: 2_000,
       issuers: [],
       tokens: { minValidityMs: 300_000, refreshSchedule: '*/10 * * * *', refreshWindowMs: 1_800_000, maxRefreshBackoffMs: 1_800_000 },
+      tape: { batchSize: 200, fillWaitMs: 2_000, maxRequestsPerEndpoint: 20, firstPollMs: 10_000, maxPollMs: 600_000, stageTimeoutMs: 7 * 86_400_000, discoveryTtlMs: 3_600_000 },
     });
   });
 

@@ -1,0 +1,389 @@
+import type { AgentConfig } from '../config.js';
+import { asPetrelError, PetrelError, WAITING_CODES, type ErrorInfo } from '../errors.js';
+import type { Logger } from '../log.js';
+import { storagePath, type FileStage, type TapeClient, type TapeEndpoint } from '../tape/index.js';
+import { backoffDelay } from './backoff.js';
+import { parseJobOptions } from './options.js';
+import type { HeldTransfer, Recalls } from './recalls.js';
+import type { StageRequestRow } from './schema.js';
+import type { JobStore } from './store.js';
+
+/** A recall's token and whose it is: `wallet:<credential id>`, `token:<hash>` or `none` (never two in one request). */
+export interface StageToken {
+  token: string | null;
+  credential: string;
+}
+
+export interface StagerDeps {
+  store: JobStore;
+  recalls: Recalls;
+  tape: TapeClient;
+  config: AgentConfig;
+  logger: Logger;
+  /** The token for recalling a transfer's source (storage.stage), and its credential. Throws a waiting error when the user must act. */
+  stageTokenFor(t: HeldTransfer): Promise<StageToken>;
+  random?: () => number;
+}
+
+/** A stage request being filled, in memory until sent; its files are in the database already (held). */
+interface Filling {
+  row: number;
+  endpoint: TapeEndpoint;
+  credential: string;
+  token: string | null;
+  count: number;
+  since: number;
+}
+
+const clock = (at: number) => new Date(at).toTimeString().slice(0, 5);
+const TAKE = 500;
+
+/**
+ * Tape recalls, FTS's way done better: the files every job wants recalled are grouped by (tape
+ * endpoint, credential) into stage requests of up to `tape.batchSize`, sent when full or when
+ * the oldest has waited `tape.fillWaitMs`, at most `tape.maxRequestsPerEndpoint` outstanding at
+ * an endpoint. Each request is polled with a doubling interval; one poll answers for all its
+ * files. Poll failures are not the files' failures: the storage works on, and the request is
+ * polled later. Everything about a request is in the database (recalls.ts), so a restart polls
+ * the same requests and never stages a file twice.
+ */
+export function createStager(deps: StagerDeps) {
+  const { store, recalls, tape, config, logger } = deps;
+  const cfg = config.tape;
+  const filling = new Map<string, Filling>();
+  const listeners = new Set<(jobId: string) => void>();
+  const onDiskListeners = new Set<() => void>();
+  let fillTimer: NodeJS.Timeout | undefined;
+  let pollTimer: NodeJS.Timeout | undefined;
+  let pumping: Promise<void> | undefined;
+  let again = false;
+  let polling: Promise<void> | undefined;
+  let stopped = false;
+
+  const changed = (jobIds: Iterable<string>) => {
+    for (const jobId of new Set(jobIds)) {
+      if (!store.finishJobIfDone(jobId)) store.settleJobState(jobId);
+      for (const l of listeners) l(jobId);
+    }
+  };
+
+  /** Takes what waits to be recalled into requests being filled. */
+  async function take(): Promise<void> {
+    for (;;) {
+      const rows = recalls.toStage(TAKE);
+      if (!rows.length) break;
+      const byBatch = new Map<Filling, number[]>();
+      for (const row of rows) {
+        const batch = await batchFor(row);
+        if (!batch) continue;
+        byBatch.set(batch, [...(byBatch.get(batch) ?? []), row.id]);
+        batch.count++;
+        if (batch.count >= cfg.batchSize) filling.delete(keyOf(batch));
+      }
+      for (const [batch, ids] of byBatch) {
+        recalls.hold(ids, batch.row, `to be recalled from tape: a request to ${batch.endpoint.origin} is being filled`);
+        if (batch.count >= cfg.batchSize) sendLater(batch);
+      }
+      changed(rows.map((r) => r.jobId));
+    }
+    armFill();
+  }
+
+  const keyOf = (b: Pick<Filling, 'endpoint' | 'credential'>) => `${b.endpoint.uri}\n${b.credential}`;
+
+  /** The request being filled that `row` joins, or undefined when it cannot be recalled now (it waits or fails). */
+  async function batchFor(row: HeldTransfer): Promise<Filling | undefined> {
+    let stageToken: StageToken;
+    let endpoint: TapeEndpoint;
+    try {
+      stageToken = await deps.stageTokenFor(row);
+      endpoint = await tape.endpointFor(new URL(row.source), stageToken.token);
+    } catch (e) {
+      refuse(row, asPetrelError(e));
+      return undefined;
+    }
+    const key = keyOf({ endpoint, credential: stageToken.credential });
+    let batch = filling.get(key);
+    if (!batch) {
+      batch = { row: recalls.openRequest({ endpoint: endpoint.uri, origin: endpoint.origin, credential: stageToken.credential }), endpoint, credential: stageToken.credential, token: stageToken.token, count: 0, since: Date.now() };
+      filling.set(key, batch);
+    }
+    return batch;
+  }
+
+  /** A file that cannot be recalled now: it waits for the user, comes back later, or fails. */
+  function refuse(row: HeldTransfer, err: PetrelError): void {
+    if (WAITING_CODES.has(err.code)) {
+      store.waitTransfer(row.id, row.jobId, { reason: err.message, hint: err.hint, bytesDone: 0, bytesTotal: null });
+    } else if (err.transient) {
+      store.requeueTransfer(row.id, { notBefore: Date.now() + backoffDelay(config.retry, 1, deps.random), bytesDone: 0, bytesTotal: null, error: err.toJSON() });
+    } else {
+      store.finishTransfer(row.id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: err.toJSON() });
+    }
+    changed([row.jobId]);
+  }
+
+  function armFill(): void {
+    clearTimeout(fillTimer);
+    fillTimer = undefined;
+    const oldest = Math.min(...[...filling.values()].map((b) => b.since));
+    if (!Number.isFinite(oldest) || stopped) return;
+    fillTimer = setTimeout(() => {
+      const due = Date.now() - cfg.fillWaitMs;
+      for (const [key, batch] of filling) {
+        if (batch.since > due) continue;
+        filling.delete(key);
+        sendLater(batch);
+      }
+      armFill();
+    }, Math.max(10, oldest + cfg.fillWaitMs - Date.now()));
+  }
+
+  const sending = new Set<Promise<void>>();
+  function sendLater(batch: Filling): void {
+    const p = send(batch)
+      .catch((e: unknown) => logger.error('sending a tape recall failed', { error: e }))
+      .finally(() => sending.delete(p));
+    sending.add(p);
+  }
+
+  /** Sends a filled request; what the storage refuses for now goes back to be taken again later. */
+  async function send(batch: Filling): Promise<void> {
+    const held = recalls.held(batch.row);
+    if (!held.length) return recalls.dropRequest(batch.row);
+    if (recalls.outstanding(batch.endpoint.uri) >= cfg.maxRequestsPerEndpoint) {
+      // The endpoint has enough to do: these wait for one of its requests to end.
+      recalls.dropRequest(batch.row);
+      changed(recalls.unhold(held.map((t) => t.id), Date.now() + cfg.firstPollMs));
+      return;
+    }
+    const lifetime = parseJobOptions(held[0]?.options ?? '{}').diskLifetime;
+    try {
+      const made = await tape.stage(batch.endpoint, held.map((t) => ({ path: storagePath(new URL(t.source)), diskLifetime: lifetime })), batch.token);
+      const now = Date.now();
+      let at = 0;
+      for (const [i, request] of made.entries()) {
+        const row = i === 0 ? batch.row : recalls.openRequest({ endpoint: batch.endpoint.uri, origin: batch.endpoint.origin, credential: batch.credential });
+        if (i > 0) recalls.move(held.slice(at, at + request.files.length).map((t) => t.id), row);
+        at += request.files.length;
+        recalls.submitted(row, request.requestId, { now, firstPollMs: cfg.firstPollMs, reason: `on tape: recall ${request.requestId} at ${batch.endpoint.origin} since ${clock(now)}` });
+      }
+      logger.info('tape recall requested', { endpoint: batch.endpoint.uri, files: held.length, requests: made.length });
+      changed(held.map((t) => t.jobId));
+      armPoll();
+    } catch (e) {
+      const err = asPetrelError(e);
+      logger.warn('tape recall request not taken', { endpoint: batch.endpoint.uri, files: held.length, code: err.code, reason: err.message });
+      recalls.dropRequest(batch.row);
+      if (err.transient || WAITING_CODES.has(err.code)) {
+        changed(recalls.unhold(held.map((t) => t.id), Date.now() + (err.retryAfterMs ?? backoffDelay(config.retry, 1, deps.random))));
+      } else {
+        changed(recalls.failed(held.map((t) => ({ transfer: t, error: err.toJSON() }))));
+      }
+    }
+  }
+
+  function armPoll(): void {
+    clearTimeout(pollTimer);
+    pollTimer = undefined;
+    const at = recalls.nextPollAt();
+    if (at === undefined || stopped) return;
+    pollTimer = setTimeout(() => void pollDue(), Math.max(10, at - Date.now()));
+  }
+
+  function pollDue(): Promise<void> {
+    polling ??= (async () => {
+      try {
+        for (const request of recalls.dueRequests(Date.now())) {
+          if (stopped) break;
+          await pollOne(request);
+        }
+      } catch (e) {
+        logger.error('polling tape recalls failed', { error: e });
+      } finally {
+        polling = undefined;
+        armPoll();
+        // A request that ended leaves room at its endpoint.
+        void wake();
+      }
+    })();
+    return polling;
+  }
+
+  const endpointOf = (r: StageRequestRow): TapeEndpoint => ({ origin: r.origin, uri: r.endpoint, version: 'v1' });
+
+  async function pollOne(request: StageRequestRow): Promise<void> {
+    const held = recalls.held(request.id);
+    const endpoint = endpointOf(request);
+    const requestId = request.requestId as string;
+    const now = Date.now();
+    const nextDelay = Math.min(cfg.maxPollMs, Math.max(cfg.firstPollMs, request.pollDelayMs * 2));
+    if (!held.length) {
+      recalls.finishRequest(request.id, now);
+      await tape.remove(endpoint, requestId, null).catch(() => undefined);
+      return;
+    }
+    const paths = held.map((t) => storagePath(new URL(t.source)));
+    let token: string | null;
+    let files: FileStage[];
+    try {
+      token = (await deps.stageTokenFor(held[0] as HeldTransfer)).token;
+      files = await tape.poll(endpoint, requestId, paths, token);
+    } catch (e) {
+      const err = asPetrelError(e);
+      if (err.code === 'TRANSFER_NOT_FOUND') return forgotten(request, held, paths);
+      // Not the files' failure: the storage keeps working on the request.
+      logger.info('tape recall poll failed; polling again later', { request: requestId, code: err.code, reason: err.message });
+      recalls.polled(request.id, { now, delayMs: nextDelay, error: err.message });
+      return;
+    }
+    recalls.polled(request.id, { now, delayMs: nextDelay });
+    const onDisk: { transfer: HeldTransfer; movesOn: boolean }[] = [];
+    const failed: { transfer: HeldTransfer; error: ErrorInfo }[] = [];
+    files.forEach((f, i) => {
+      const transfer = held[i] as HeldTransfer;
+      if (f.status === 'on-disk') onDisk.push({ transfer, movesOn: !needsNoMove(transfer) });
+      else if (f.status === 'failed') failed.push({ transfer, error: { code: 'TAPE_STAGE_FAILED', message: `${transfer.source}: ${f.error ?? 'the recall failed'}`, hint: 'ask the storage operators about the file; `petrel job retry <id>` asks again' } });
+      else if (f.status === 'cancelled') failed.push({ transfer, error: { code: 'TAPE_STAGE_FAILED', message: `${transfer.source}: the recall was cancelled at the storage`, hint: 'run `petrel job retry <id>` to ask again' } });
+      else if (now - request.createdAt >= cfg.stageTimeoutMs) {
+        failed.push({ transfer, error: { code: 'TRANSFER_TIMEOUT', message: `${transfer.source}: not on disk ${Math.round(cfg.stageTimeoutMs / 3_600_000)} h after its recall (tape.stageTimeoutMs)`, hint: 'run `petrel job retry <id>` to ask again' } });
+      }
+    });
+    const jobIds = [...recalls.onDisk(onDisk, now), ...recalls.failed(failed, now)];
+    if (onDisk.some((d) => d.movesOn)) for (const l of onDiskListeners) l();
+    changed(jobIds);
+    if (onDisk.length + failed.length === held.length) {
+      recalls.finishRequest(request.id, now);
+      // Files that move on are released, and the request removed, once they have moved (release()).
+      if (!onDisk.some((d) => d.movesOn)) await forget(endpoint, requestId, token);
+    }
+  }
+
+  /** Forgetting a request at the storage is best effort: it keeps them a while anyway. */
+  async function forget(endpoint: TapeEndpoint, requestId: string, token: string | null): Promise<void> {
+    await tape.remove(endpoint, requestId, token).catch((e: unknown) => logger.debug('tape recall not removed', { request: requestId, error: e }));
+  }
+
+  /** Files moved after their recall, by request, released together a moment later. */
+  const toRelease = new Map<number, HeldTransfer[]>();
+  let releaseTimer: NodeJS.Timeout | undefined;
+  async function releaseMoved(): Promise<void> {
+    releaseTimer = undefined;
+    const batches = [...toRelease];
+    toRelease.clear();
+    for (const [requestRow, moved] of batches) {
+      const request = recalls.getRequest(requestRow);
+      if (!request?.requestId) continue;
+      const endpoint = endpointOf(request);
+      try {
+        const token = (await deps.stageTokenFor(moved[0] as HeldTransfer)).token;
+        await tape.release(endpoint, request.requestId, moved.map((t) => storagePath(new URL(t.source))), token);
+        // The last of its files moved: the request is done at the storage too.
+        if (request.finishedAt !== null && !recalls.stillToMove(requestRow)) await forget(endpoint, request.requestId, token);
+      } catch (e) {
+        logger.info('recalled files not released (the storage unpins them when their lifetime ends)', { request: request.requestId, reason: asPetrelError(e).message });
+      }
+    }
+  }
+
+  /** A prestage ends once its file is on disk; a --stage transfer goes on to move it. */
+  const needsNoMove = (t: HeldTransfer) => !parseJobOptions(t.options).stage;
+
+  /** The storage no longer knows the request (404): its files are asked for again, once. */
+  async function forgotten(request: StageRequestRow, held: HeldTransfer[], paths: string[]): Promise<void> {
+    const now = Date.now();
+    if (request.resubmitted) {
+      const error = { code: 'TAPE_STAGE_FAILED' as const, message: `the storage forgot recall ${request.requestId} twice`, hint: 'run `petrel job retry <id>` to ask again' };
+      changed(recalls.failed(held.map((transfer) => ({ transfer, error: { ...error, message: `${transfer.source}: ${error.message}` } })), now));
+      recalls.finishRequest(request.id, now);
+      return;
+    }
+    try {
+      const token = (await deps.stageTokenFor(held[0] as HeldTransfer)).token;
+      const lifetime = parseJobOptions(held[0]?.options ?? '{}').diskLifetime;
+      const [made] = await tape.stage(endpointOf(request), paths.map((path) => ({ path, diskLifetime: lifetime })), token);
+      if (!made) throw new PetrelError('TRANSFER_PROTOCOL', 'the storage made no request');
+      recalls.resubmitted(request.id, made.requestId, { now, firstPollMs: cfg.firstPollMs });
+      logger.warn('tape recall forgotten by the storage: asked again', { was: request.requestId, now: made.requestId, files: paths.length });
+    } catch (e) {
+      recalls.polled(request.id, { now, delayMs: cfg.firstPollMs, error: asPetrelError(e).message });
+    }
+  }
+
+  function wake(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (pumping) {
+      again = true;
+      return pumping;
+    }
+    pumping = (async () => {
+      try {
+        do {
+          again = false;
+          await take();
+        } while (again && !stopped);
+      } catch (e) {
+        logger.error('taking files into tape recalls failed', { error: e });
+      } finally {
+        pumping = undefined;
+      }
+    })();
+    return pumping;
+  }
+
+  return {
+    /** Calls `listener` with a job's id whenever its recalls changed it. */
+    onJobChanged(listener: (jobId: string) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    /** Calls `listener` when --stage files came on disk (the scheduler may move them). */
+    onFilesOnDisk(listener: () => void): () => void {
+      onDiskListeners.add(listener);
+      return () => onDiskListeners.delete(listener);
+    },
+
+    /** New work may wait to be recalled. */
+    wake,
+
+    /** A transfer moved its recalled file: the storage may unpin it (release, batched per request). */
+    moved(t: HeldTransfer): void {
+      if (t.stageRequest === null || stopped) return;
+      toRelease.set(t.stageRequest, [...(toRelease.get(t.stageRequest) ?? []), t]);
+      releaseTimer ??= setTimeout(() => void releaseMoved().catch((e: unknown) => logger.error('releasing recalled files failed', { error: e })), 500);
+    },
+
+    /** Polls what is due now (tests, and `petrel job status` wanting fresh figures, need not wait for the timer). */
+    pollNow: pollDue,
+
+    /** Before a job is cancelled: its files' recalls are withdrawn at the storage (its paths only). */
+    async cancel(jobId: string): Promise<void> {
+      for (const { request, paths } of recalls.heldByJob(jobId)) {
+        try {
+          const token = (await deps.stageTokenFor(paths[0] as HeldTransfer)).token;
+          await tape.cancel(endpointOf(request), request.requestId as string, paths.map((t) => storagePath(new URL(t.source))), token);
+        } catch (e) {
+          logger.warn('tape recall not cancelled at the storage', { request: request.requestId, error: asPetrelError(e).message });
+        }
+      }
+    },
+
+    start(): void {
+      const unsent = recalls.dropUnsent();
+      if (unsent) logger.info('tape recalls a previous run was still filling go out again', { files: unsent });
+      armPoll();
+      void wake();
+    },
+
+    async stop(): Promise<void> {
+      stopped = true;
+      clearTimeout(fillTimer);
+      clearTimeout(pollTimer);
+      clearTimeout(releaseTimer);
+      await Promise.allSettled([pumping, polling, ...sending]);
+    },
+  };
+}
+
+export type Stager = ReturnType<typeof createStager>;
