@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only get,queue]`: Petrel against curl and gfal-copy on the
+// `npm run bench [-- --quick] [-- --only get,queue,tape]`: Petrel against curl and gfal-copy on the
 // test bed, side by side in one run; prints a table and writes bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,7 @@ import { mintToken, startTestbed, writeDataFile, type Testbed, type XrootdServer
 import { cpuProbe, type CpuSplit } from './cpu.js';
 import { compare, medianCpu, printTable, stats, timed, type CaseResult, type CompareContext, type Runs } from './harness.js';
 import { measureQueue } from './queue.js';
+import { measureTape, TAPE_CONFIG } from './tape.js';
 import { createWatchdog } from './watchdog.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -30,10 +31,12 @@ interface Plan {
   gfalCopies: number;
   queued: number;
   statusCalls: number;
+  /** Files of the one prestage job the tape case submits. */
+  tapeFiles: number;
 }
 
-const FULL: Plan = { runs: 5, bigBytes: 1024 * MiB, smallFiles: 2000, curlLoopFiles: 300, gfalFiles: 60, copies: 500, gfalCopies: 20, queued: 100_000, statusCalls: 500 };
-const QUICK: Plan = { runs: 1, bigBytes: 256 * MiB, smallFiles: 200, curlLoopFiles: 100, gfalFiles: 20, copies: 100, gfalCopies: 10, queued: 20_000, statusCalls: 100 };
+const FULL: Plan = { runs: 5, bigBytes: 1024 * MiB, smallFiles: 2000, curlLoopFiles: 300, gfalFiles: 60, copies: 500, gfalCopies: 20, queued: 100_000, statusCalls: 500, tapeFiles: 10_000 };
+const QUICK: Plan = { runs: 1, bigBytes: 256 * MiB, smallFiles: 200, curlLoopFiles: 100, gfalFiles: 20, copies: 100, gfalCopies: 10, queued: 20_000, statusCalls: 100, tapeFiles: 10_000 };
 
 /**
  * The agent's settings for the bench: 8 transfers at once (also per host), and a 20-s idle
@@ -293,6 +296,46 @@ async function main(): Promise<void> {
         results.push({ name: `agent peak RSS with ${n} queued (idle ${q.idleRssMB.toFixed(0)} MB, settled ${q.queuedRssMB.toFixed(0)} MB)`, unit: 'MB', petrel: one(q.peakRssMB), target: '< 120 MB', met: q.peakRssMB < 120 });
       } finally {
         await petrel(['agent', 'stop'], qenv);
+      }
+    }
+
+    if (wanted('tape')) {
+      // An agent of its own, polling often (files come on disk 0.5–3 s after their stage request).
+      const tenv = await agentHome(join(work, 'tape-home'), { tape: TAPE_CONFIG }, tb.caFile);
+      await petrel(['agent', 'start'], tenv);
+      try {
+        const t = await measureTape(tb, { socket: socketPath(tenv), files: plan.tapeFiles, minDelayMs: 500, maxDelayMs: 3_000, timeoutMs: 120_000 });
+        const perFileCalls = t.perFile.stageRequests + t.perFile.polls;
+        const ratio = perFileCalls / t.tapeCalls;
+        const stageRatio = t.perFile.stageRequests / t.stageRequests;
+        console.log(
+          `tape: ${t.files.toLocaleString('en')} files ${t.state} in ${t.wallSeconds.toFixed(2)} s; ${t.stageRequests} stage requests (largest ${t.largestRequest} files), ${t.polls} polls, ${t.tapeCalls} tape API calls in all; ` +
+            `agent CPU ${t.agentCpuSeconds.toFixed(2)} s, RSS idle ${t.idleRssMB.toFixed(0)} MB, peak ${t.peakRssMB.toFixed(0)} MB; stand-in CPU ${t.standInCpuSeconds.toFixed(2)} s; ` +
+            `per file: ${t.perFile.stageRequests.toLocaleString('en')} stage requests + ${t.perFile.polls.toLocaleString('en')} polls, ratio ${ratio.toFixed(1)} (stage requests alone ${stageRatio.toFixed(1)})`,
+        );
+        const one = (x: number) => ({ median: x, min: x, max: x, runs: [x] });
+        const n = t.files.toLocaleString('en');
+        results.push({
+          name: `prestage of ${n} files: tape API calls (${t.stageRequests} stage requests, ${t.polls} polls)`,
+          unit: 'calls',
+          petrel: one(t.tapeCalls),
+          reference: { tool: 'one stage request per file, each polled', stats: one(perFileCalls) },
+          ratio,
+          target: '≤ 50 stage requests',
+          met: t.stageRequests <= 50 && t.state === 'succeeded',
+          note: `the reference is counted, not run: ${t.perFile.stageRequests.toLocaleString('en')} stage requests and ${t.perFile.polls.toLocaleString('en')} polls, each file's request polled on the agent's schedule (first after ${TAPE_CONFIG.firstPollMs} ms, doubling to ${TAPE_CONFIG.maxPollMs} ms) until its file is on disk (${stageRatio.toFixed(0)}× the stage requests alone). Petrel's count is every call the stand-in received: discovery, stage, poll, DELETE. Agent tape config ${JSON.stringify(TAPE_CONFIG)}.`,
+        });
+        results.push({
+          name: `prestage of ${n} files, on disk 0.5–3 s after their stage request: submit to the job's end`,
+          unit: 's',
+          petrel: one(t.wallSeconds),
+          petrelCpu: { client: t.agentCpuSeconds, servers: t.standInCpuSeconds },
+          ...(t.state === 'succeeded' ? {} : { target: 'succeeded', met: false }),
+          note: `CPU: the agent, and the stand-in (it runs in the bench process, which also follows the job). A full batch goes out at once; at most ${TAPE_CONFIG.maxRequestsPerEndpoint} stage requests are outstanding at the endpoint, so the ${t.stageRequests} go out in waves.`,
+        });
+        results.push({ name: `agent peak RSS during the prestage of ${n} files (idle ${t.idleRssMB.toFixed(0)} MB)`, unit: 'MB', petrel: one(t.peakRssMB) });
+      } finally {
+        await petrel(['agent', 'stop'], tenv);
       }
     }
   } finally {

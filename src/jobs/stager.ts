@@ -115,7 +115,8 @@ export function createStager(deps: StagerDeps) {
   function refuse(row: HeldTransfer, err: PetrelError): void {
     if (WAITING_CODES.has(err.code)) {
       store.waitTransfer(row.id, row.jobId, { reason: err.message, hint: err.hint, bytesDone: 0, bytesTotal: null });
-    } else if (err.transient) {
+    } else if (err.transient || err.code === 'IDP_UNAVAILABLE') {
+      // The storage or the issuer is away for now: taken again later.
       store.requeueTransfer(row.id, { notBefore: Date.now() + backoffDelay(config.retry, 1, deps.random), bytesDone: 0, bytesTotal: null, error: err.toJSON() });
     } else {
       store.finishTransfer(row.id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: err.toJSON() });
@@ -175,7 +176,7 @@ export function createStager(deps: StagerDeps) {
       const err = asPetrelError(e);
       logger.warn('tape recall request not taken', { endpoint: batch.endpoint.uri, files: held.length, code: err.code, reason: err.message });
       recalls.dropRequest(batch.row);
-      if (err.transient || WAITING_CODES.has(err.code)) {
+      if (err.transient || err.code === 'IDP_UNAVAILABLE' || WAITING_CODES.has(err.code)) {
         changed(recalls.unhold(held.map((t) => t.id), Date.now() + (err.retryAfterMs ?? backoffDelay(config.retry, 1, deps.random))));
       } else {
         changed(recalls.failed(held.map((t) => ({ transfer: t, error: err.toJSON() }))));
@@ -191,22 +192,29 @@ export function createStager(deps: StagerDeps) {
     pollTimer = setTimeout(() => void pollDue(), Math.max(10, at - Date.now()));
   }
 
-  function pollDue(): Promise<void> {
-    polling ??= (async () => {
-      try {
-        for (const request of recalls.dueRequests(Date.now())) {
-          if (stopped) break;
-          await pollOne(request);
-        }
-      } catch (e) {
-        logger.error('polling tape recalls failed', { error: e });
-      } finally {
-        polling = undefined;
-        armPoll();
-        // A request that ended leaves room at its endpoint.
-        void wake();
+  async function pollAllDue(): Promise<void> {
+    try {
+      for (const request of recalls.dueRequests(Date.now())) {
+        if (stopped) break;
+        await pollOne(request);
       }
-    })();
+    } catch (e) {
+      logger.error('polling tape recalls failed', { error: e });
+    }
+  }
+
+  /**
+   * One round of polls at a time. The round's end is chained with .finally, not written in the
+   * round itself: a round with nothing due ends synchronously, and would otherwise clear
+   * `polling` before it is set, leaving it set for good (no poll ever again).
+   */
+  function pollDue(): Promise<void> {
+    polling ??= pollAllDue().finally(() => {
+      polling = undefined;
+      armPoll();
+      // A request that ended leaves room at its endpoint.
+      void wake();
+    });
     return polling;
   }
 
@@ -310,24 +318,26 @@ export function createStager(deps: StagerDeps) {
     }
   }
 
+  async function takeAll(): Promise<void> {
+    try {
+      do {
+        again = false;
+        await take();
+      } while (again && !stopped);
+    } catch (e) {
+      logger.error('taking files into tape recalls failed', { error: e });
+    }
+  }
+
   function wake(): Promise<void> {
     if (stopped) return Promise.resolve();
     if (pumping) {
       again = true;
       return pumping;
     }
-    pumping = (async () => {
-      try {
-        do {
-          again = false;
-          await take();
-        } while (again && !stopped);
-      } catch (e) {
-        logger.error('taking files into tape recalls failed', { error: e });
-      } finally {
-        pumping = undefined;
-      }
-    })();
+    pumping = takeAll().finally(() => {
+      pumping = undefined;
+    });
     return pumping;
   }
 

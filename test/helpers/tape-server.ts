@@ -1,5 +1,6 @@
 // A STAND-IN for a WLCG Tape REST API v1 endpoint: no tape system runs on this machine, so tests
 // of tape recall talk to this HTTPS server (test bed certificate, closed when the test ends).
+// Outside a vitest test (the benchmark) start it with `autoClose: false` and close() it.
 //
 // Faithful to: the v1 reference document (discovery, stage, poll, cancel, DELETE, release,
 // archiveinfo, RFC 7807 errors, 404 for unknown ids, files already on disk accepted, file order
@@ -28,10 +29,12 @@
 import { createPrivateKey, createPublicKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { jwtVerify, type JWTPayload } from 'jose';
 import { checksumOf } from '../../src/transfer/checksum.js';
 import type { TestbedInfo } from '../testbed/index.js';
-import { standIn } from './stand-in.js';
+import { standIn, type Handler } from './stand-in.js';
 
 export type TapeDialect = 'dcache' | 'storm' | 'eos';
 export type Locality = 'DISK' | 'TAPE' | 'DISK_AND_TAPE' | 'NONE' | 'LOST' | 'UNAVAILABLE';
@@ -51,6 +54,11 @@ export interface TapeServerOptions {
   discovery?: boolean;
   /** Cache-Control max-age (seconds) of the well-known document (StoRM: 21600); none by default. */
   discoveryMaxAge?: number;
+  /**
+   * false: not closed when the test ends (vitest's onTestFinished cannot be called outside a
+   * test, e.g. in the benchmark run by plain node): the caller closes it; default true.
+   */
+  autoClose?: boolean;
 }
 
 export interface TapeFileOptions {
@@ -313,6 +321,13 @@ function sendProblem(res: ServerResponse, p: Problem, dialect: TapeDialect): voi
   res.writeHead(p.status, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(text), ...p.headers }).end(text);
 }
 
+/** standIn's server, without registering its close with vitest: closed by its owner only. */
+async function unmanagedServer(tb: Pick<TestbedInfo, 'tls'>, handler: Handler): Promise<{ url: string; server: Server }> {
+  const server = createServer({ cert: readFileSync(tb.tls.certFile), key: readFileSync(tb.tls.keyFile) }, handler);
+  await new Promise<void>((r) => server.listen(0, 'localhost', r));
+  return { url: `https://localhost:${(server.address() as AddressInfo).port}`, server };
+}
+
 export async function startTapeServer(tb: TestbedInfo, opts: TapeServerOptions = {}): Promise<TapeServer> {
   const dialect = opts.dialect ?? 'dcache';
   const rules = RULES[dialect];
@@ -325,7 +340,7 @@ export async function startTapeServer(tb: TestbedInfo, opts: TapeServerOptions =
   let stats = fresh();
   let downUntil = 0;
 
-  const { url, server } = await standIn(tb, (req, res) => {
+  const { url, server } = await (opts.autoClose === false ? unmanagedServer : standIn)(tb, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       const p = e instanceof Problem ? e : new Problem(500, 'Internal Server Error', String(e));
       if (REFUSALS.has(p.status)) stats.refused++;
@@ -419,7 +434,7 @@ export async function startTapeServer(tb: TestbedInfo, opts: TapeServerOptions =
     const challenge = { 'WWW-Authenticate': 'Bearer' };
     if (!m?.[1]) throw new Problem(401, 'Unauthorized', 'a bearer token is required', challenge);
     try {
-      const { payload } = await jwtVerify(m[1], key, { issuer: tb.issuer.url, audience, algorithms: ['ES256'] });
+      const { payload } = await jwtVerify(m[1], key, { issuer: [tb.issuer.url, tb.idp.url], audience, algorithms: ['ES256'] });
       return { scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [], token: summary(payload) };
     } catch (e) {
       throw new Problem(401, 'Unauthorized', `invalid token: ${(e as Error).message}`, challenge);

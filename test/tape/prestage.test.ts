@@ -120,10 +120,7 @@ describe('prestage jobs', () => {
     const { id } = await agent.client.submit({ kind: 'prestage', transfers: recall(urls), token: await stageToken() });
     while (server.stats.polls < 1) await sleep(50);
     server.unavailable(3_000);
-    const job = await waitForJob(agent.client, id, finished, 20_000).catch((e: unknown) => {
-      console.log(agent.log());
-      throw e;
-    });
+    const job = await waitForJob(agent.client, id, finished, 20_000);
     expect(job.state).toBe('succeeded');
     expect(server.stats.stageRequests).toBe(1);
   });
