@@ -16,7 +16,7 @@ const tb = inject('testbed');
 const TAPE = { batchSize: 200, fillWaitMs: 300, firstPollMs: 200, maxPollMs: 1000 };
 
 async function agentWith(config: Record<string, unknown> = {}): Promise<{ home: Home; agent: RunningAgent }> {
-  const home = await makeHome(tb, { tape: { ...TAPE, ...(config.tape as object) }, ...config });
+  const home = await makeHome(tb, { ...config, tape: { ...TAPE, ...(config.tape as object) } });
   const agent = await startAgent(home);
   onTestFinished(async () => {
     await agent.stop();
@@ -113,16 +113,31 @@ describe('prestage jobs', () => {
     expect(urls.every((u) => server.timesStaged(new URL(u).pathname) === 1)).toBe(true);
   });
 
-  it('a storage that answers 503 for a while mid-poll loses nothing: the files end on disk', async () => {
+  it('a storage that answers 503 for a minute mid-poll loses nothing: the files end on disk, staged once', async () => {
     const server = await startTapeServer(tb, { dialect: 'storm' });
     const urls = files(server, 'flaky', 10, { delayMs: 1_500 });
     const { agent } = await agentWith();
     const { id } = await agent.client.submit({ kind: 'prestage', transfers: recall(urls), token: await stageToken() });
     while (server.stats.polls < 1) await sleep(50);
-    server.unavailable(3_000);
-    const job = await waitForJob(agent.client, id, finished, 20_000);
+    server.unavailable(60_000);
+    const polled = server.stats.polls;
+    await sleep(30_000);
+    expect((await agent.client.job(id)).state, 'still waiting while the storage is away').toBe('waiting');
+    expect(server.stats.polls, 'polled on meanwhile').toBeGreaterThan(polled + 5);
+    const job = await waitForJob(agent.client, id, finished, 45_000);
     expect(job.state).toBe('succeeded');
     expect(server.stats.stageRequests).toBe(1);
+  }, 100_000);
+
+  it('a batch larger than the storage takes (dCache: 500) is split on its 413, every file staged once', async () => {
+    const server = await startTapeServer(tb, { dialect: 'dcache' });
+    const urls = files(server, 'big', 600);
+    const { agent } = await agentWith({ tape: { batchSize: 1000 } });
+    const { id } = await agent.client.submit({ kind: 'prestage', transfers: recall(urls), token: await stageToken() });
+    expect((await waitForJob(agent.client, id, finished, 30_000)).state).toBe('succeeded');
+    expect(server.stats.refused).toBeGreaterThanOrEqual(1);
+    expect(server.stats.requests.every((r) => r.files.length <= 500)).toBe(true);
+    expect(urls.every((u) => server.timesStaged(new URL(u).pathname) === 1)).toBe(true);
   });
 
   it('a request the storage forgot (404) is asked for again once, and its files end on disk', async () => {
@@ -193,6 +208,11 @@ describe('the prestage and locality commands', () => {
     const badLifetime = await petrel(home, ['prestage', '--disk-lifetime', 'P1W', urls[0] as string, '--token', tokenFile]);
     expect(badLifetime.code).toBe(2);
     expect(badLifetime.stderr).toContain('dCache');
+    // A token that may read but not stage is refused before anything is queued, naming the scope.
+    await writeFile(tokenFile, await stageToken('petrel-test', 'storage.read:/tape'), { mode: 0o600 });
+    const readOnly = await petrel(home, ['prestage', urls[0] as string, '--token', tokenFile]);
+    expect(readOnly.code).toBe(2);
+    expect(readOnly.stderr).toContain('storage.stage:/tape/cli/f0');
   });
 
   it('`petrel locality URL...` prints each file with its locality or error; --json an array; exit 1 when one has no locality', async () => {
