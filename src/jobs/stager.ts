@@ -54,6 +54,7 @@ export function createStager(deps: StagerDeps) {
   const listeners = new Set<(jobId: string) => void>();
   const onDiskListeners = new Set<() => void>();
   let fillTimer: NodeJS.Timeout | undefined;
+  let laterTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let pumping: Promise<void> | undefined;
   let again = false;
@@ -111,13 +112,28 @@ export function createStager(deps: StagerDeps) {
     return batch;
   }
 
+  /** What was put back until `at` (a busy endpoint, a storage away for now) is taken again then. */
+  function wakeAt(at: number): void {
+    if (stopped || (laterTimer && laterTimer.at <= at)) return;
+    if (laterTimer) clearTimeout(laterTimer.timer);
+    laterTimer = {
+      at,
+      timer: setTimeout(() => {
+        laterTimer = undefined;
+        void wake();
+      }, Math.max(10, at - Date.now())),
+    };
+  }
+
   /** A file that cannot be recalled now: it waits for the user, comes back later, or fails. */
   function refuse(row: HeldTransfer, err: PetrelError): void {
     if (WAITING_CODES.has(err.code)) {
       store.waitTransfer(row.id, row.jobId, { reason: err.message, hint: err.hint, bytesDone: 0, bytesTotal: null });
     } else if (err.transient || err.code === 'IDP_UNAVAILABLE') {
       // The storage or the issuer is away for now: taken again later.
-      store.requeueTransfer(row.id, { notBefore: Date.now() + backoffDelay(config.retry, 1, deps.random), bytesDone: 0, bytesTotal: null, error: err.toJSON() });
+      const notBefore = Date.now() + backoffDelay(config.retry, 1, deps.random);
+      store.requeueTransfer(row.id, { notBefore, bytesDone: 0, bytesTotal: null, error: err.toJSON() });
+      wakeAt(notBefore);
     } else {
       store.finishTransfer(row.id, { move: 'fail', bytesDone: 0, bytesTotal: null, error: err.toJSON() });
     }
@@ -141,6 +157,8 @@ export function createStager(deps: StagerDeps) {
   }
 
   const sending = new Set<Promise<void>>();
+  /** Stage requests being sent, per endpoint. */
+  const inFlight = new Map<string, number>();
   function sendLater(batch: Filling): void {
     const p = send(batch)
       .catch((e: unknown) => logger.error('sending a tape recall failed', { error: e }))
@@ -152,13 +170,18 @@ export function createStager(deps: StagerDeps) {
   async function send(batch: Filling): Promise<void> {
     const held = recalls.held(batch.row);
     if (!held.length) return recalls.dropRequest(batch.row);
-    if (recalls.outstanding(batch.endpoint.uri) >= cfg.maxRequestsPerEndpoint) {
+    const uri = batch.endpoint.uri;
+    // Requests being sent count too: several batches may fill up at once.
+    if (recalls.outstanding(uri) + (inFlight.get(uri) ?? 0) >= cfg.maxRequestsPerEndpoint) {
       // The endpoint has enough to do: these wait for one of its requests to end.
       recalls.dropRequest(batch.row);
-      changed(recalls.unhold(held.map((t) => t.id), Date.now() + cfg.firstPollMs));
+      const notBefore = Date.now() + cfg.firstPollMs;
+      changed(recalls.unhold(held.map((t) => t.id), notBefore));
+      wakeAt(notBefore);
       return;
     }
     const lifetime = parseJobOptions(held[0]?.options ?? '{}').diskLifetime;
+    inFlight.set(uri, (inFlight.get(uri) ?? 0) + 1);
     try {
       const made = await tape.stage(batch.endpoint, held.map((t) => ({ path: storagePath(new URL(t.source)), diskLifetime: lifetime })), batch.token);
       const now = Date.now();
@@ -177,10 +200,14 @@ export function createStager(deps: StagerDeps) {
       logger.warn('tape recall request not taken', { endpoint: batch.endpoint.uri, files: held.length, code: err.code, reason: err.message });
       recalls.dropRequest(batch.row);
       if (err.transient || err.code === 'IDP_UNAVAILABLE' || WAITING_CODES.has(err.code)) {
-        changed(recalls.unhold(held.map((t) => t.id), Date.now() + (err.retryAfterMs ?? backoffDelay(config.retry, 1, deps.random))));
+        const notBefore = Date.now() + (err.retryAfterMs ?? backoffDelay(config.retry, 1, deps.random));
+        changed(recalls.unhold(held.map((t) => t.id), notBefore));
+        wakeAt(notBefore);
       } else {
         changed(recalls.failed(held.map((t) => ({ transfer: t, error: err.toJSON() }))));
       }
+    } finally {
+      inFlight.set(uri, (inFlight.get(uri) ?? 1) - 1);
     }
   }
 
@@ -391,6 +418,7 @@ export function createStager(deps: StagerDeps) {
       clearTimeout(fillTimer);
       clearTimeout(pollTimer);
       clearTimeout(releaseTimer);
+      if (laterTimer) clearTimeout(laterTimer.timer);
       await Promise.allSettled([pumping, polling, ...sending]);
     },
   };

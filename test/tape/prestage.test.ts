@@ -191,6 +191,51 @@ describe('get --stage', () => {
   });
 });
 
+describe('copy --stage', () => {
+  it('each source is recalled, then copied by the destination XRootD (pull) with the source token, then released', async () => {
+    const server = await startTapeServer(tb, { dialect: 'storm' });
+    const urls = Array.from({ length: 3 }, (_, i) => {
+      server.addFile(`/tape/cp/f${i}`, { content: 32 * 1024, delayMs: 200 + i * 300 });
+      return `${server.url}/tape/cp/f${i}`;
+    });
+    const b = tb.servers.b;
+    const { agent } = await agentWith();
+    const sourceToken = await mintToken(tb, { scope: 'storage.stage:/tape storage.read:/tape', expiresIn: 3600 });
+    const token = await mintToken(tb, { scope: 'storage.read:/tapecopy storage.create:/tapecopy storage.modify:/tapecopy', expiresIn: 3600 });
+    const { id } = await agent.client.submit({ kind: 'copy', stage: true, sourceToken, token, transfers: urls.map((u, i) => ({ source: u, destination: `${b.url}/tapecopy/f${i}` })) });
+    const job = await waitForJob(agent.client, id, finished, 60_000);
+    expect(job.state, JSON.stringify((await allTransfers(agent, id)).map((t) => t.error))).toBe('succeeded');
+    for (let i = 0; i < 3; i++) expect((await stat(join(b.dataDir, `tapecopy/f${i}`))).size).toBe(32 * 1024);
+    // The stage request went with the source's token, never the destination's.
+    expect(server.stats.requests.map((r) => r.token.scope)).toEqual(['storage.stage:/tape storage.read:/tape']);
+    await sleep(1_000);
+    expect(server.stats.releasedPaths.length).toBe(3);
+  });
+});
+
+describe('limits at the tape endpoint', () => {
+  it('with one request allowed at a time, the agent never has two outstanding: the storage refuses nothing', async () => {
+    const server = await startTapeServer(tb, { dialect: 'dcache', maxUnfinishedRequests: 1 });
+    const urls = files(server, 'one', 15, { delayMs: 300 });
+    const { agent } = await agentWith({ tape: { batchSize: 5, maxRequestsPerEndpoint: 1 } });
+    const { id } = await agent.client.submit({ kind: 'prestage', transfers: recall(urls), token: await stageToken() });
+    expect((await waitForJob(agent.client, id, finished, 30_000)).state).toBe('succeeded');
+    expect(server.stats.refused).toBe(0);
+    expect(server.stats.stageRequests).toBeGreaterThanOrEqual(3);
+    expect(urls.every((u) => server.timesStaged(new URL(u).pathname) === 1)).toBe(true);
+  });
+
+  it('a storage that answers 429 (too many requests) is tried again later; every file ends on disk, staged once', async () => {
+    const server = await startTapeServer(tb, { dialect: 'dcache', maxUnfinishedRequests: 1 });
+    const urls = files(server, 'busy', 15, { delayMs: 300 });
+    const { agent } = await agentWith({ tape: { batchSize: 5 }, retry: { attempts: 5, baseDelayMs: 200, maxDelayMs: 1000 } });
+    const { id } = await agent.client.submit({ kind: 'prestage', transfers: recall(urls), token: await stageToken() });
+    expect((await waitForJob(agent.client, id, finished, 30_000)).state).toBe('succeeded');
+    expect(server.stats.refused).toBeGreaterThanOrEqual(1);
+    expect(urls.every((u) => server.timesStaged(new URL(u).pathname) === 1)).toBe(true);
+  });
+});
+
 describe('the prestage and locality commands', () => {
   it('`petrel prestage URL... --token F` follows the job to its end (exit 0); `--async --json` prints its id', async () => {
     const server = await startTapeServer(tb, { dialect: 'eos' });
