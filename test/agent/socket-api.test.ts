@@ -9,6 +9,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { CLI, finished, makeHome, petrel, startAgent, waitForJob, type Home, type RunningAgent } from '../helpers/agent.js';
 import { mintToken, writeDataFile } from '../testbed/index.js';
+import { jsonOrUndefined } from '../helpers/files.js';
 
 const tb = inject('testbed');
 let home: Home;
@@ -18,12 +19,7 @@ let raw: Agent;
 async function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) {
   const res = await request(`http://petrel${path}`, { dispatcher: raw, method, body, headers });
   const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.statusCode, type: String(res.headers['content-type']), json: json as { error?: { code: string; message: string; hint?: string } } };
 }
 

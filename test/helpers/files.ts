@@ -19,3 +19,12 @@ export async function partFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
   return names.filter((n) => n.endsWith('.petrel-part'));
 }
+
+/** A reply body as JSON, or undefined when it is not JSON (error pages, empty bodies). */
+export function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

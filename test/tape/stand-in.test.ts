@@ -10,6 +10,7 @@ import { checksumOf } from '../../src/transfer/checksum.js';
 import { quietContext, tempDir, testEngine } from '../helpers/engine.js';
 import { startTapeServer, type TapeServer } from '../helpers/tape-server.js';
 import { mintToken, type TokenClaims } from '../testbed/index.js';
+import { jsonOrUndefined } from '../helpers/files.js';
 
 const tb = inject('testbed');
 const dispatcher = new Agent({ connect: { ca: readFileSync(tb.caFile) } });
@@ -30,12 +31,7 @@ async function call(url: string, o: { method?: 'GET' | 'HEAD' | 'POST' | 'DELETE
     ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
   });
   const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.statusCode, headers: res.headers, text, json: json as Answer['json'] };
 }
 
