@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { register as agent } from './commands/agent.js';
 import { register as copy } from './commands/copy.js';
+import { register as datasets } from './commands/datasets.js';
 import { register as get } from './commands/get.js';
 import { register as job } from './commands/job.js';
 import { register as locality } from './commands/locality.js';
@@ -25,7 +26,7 @@ const program = new Command('petrel')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`petrel: ${text.replace(/^error: /, '')}`) });
 
-for (const register of [get, put, copy, prestage, locality, job, warm, wallet, agent]) register(program);
+for (const register of [get, put, copy, datasets, prestage, locality, job, warm, wallet, agent]) register(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

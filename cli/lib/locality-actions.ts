@@ -1,32 +1,16 @@
-import { createTokenResolver, discoverySource, type TokenSource } from '../../src/auth/index.js';
-import { caFileFromEnv } from '../../src/config.js';
 import { PetrelError } from '../../src/errors.js';
 import { createTapeClient, storagePath, type ArchiveInfo } from '../../src/tape/index.js';
-import { createHttpClient, parseLocation } from '../../src/transfer/index.js';
-import { agentClient } from './agent-process.js';
 import { EXIT, print, printJson } from './output.js';
-import { readSecretFile } from './secret-file.js';
-import { openAgentSource } from './warm-actions.js';
+import { remoteSession, remoteUrls } from './remote-tokens.js';
 
 type LocalityReport = ArchiveInfo & { url: string };
 
-function remoteUrls(texts: readonly string[]): URL[] {
-  return texts.map((t) => {
-    const loc = parseLocation(t);
-    if (loc.kind !== 'remote') throw new PetrelError('USAGE', `${t} is a local path`, { hint: 'give the URLs of files on a tape-backed storage' });
-    return loc.url;
-  });
-}
-
 /** `petrel locality URL...`: one archiveinfo call per (storage, token). */
 export async function locality(texts: readonly string[], opts: { json?: boolean; token?: string }): Promise<number> {
-  const urls = remoteUrls(texts);
-  const explicit = opts.token ? await readSecretFile(opts.token, 'token') : undefined;
-  const client = agentClient();
-  const http = createHttpClient({ caFile: caFileFromEnv() });
-  const tape = createTapeClient({ http });
-  const given: TokenSource = { name: '--token', get: async () => (explicit ? { token: explicit, source: '--token' } : undefined) };
-  const resolver = createTokenResolver([given, openAgentSource(client), discoverySource]);
+  const urls = remoteUrls(texts, 'files on a tape-backed storage');
+  const session = await remoteSession(opts);
+  const tape = createTapeClient({ http: session.http });
+  const resolver = session.tokens;
   try {
     // Files of one storage asked with one token go in one call.
     const groups = new Map<string, { origin: URL; token: string | null; urls: URL[] }>();
@@ -54,7 +38,6 @@ export async function locality(texts: readonly string[], opts: { json?: boolean;
     else for (const r of ordered) print(`${r.path}\t${r.locality ?? `error: ${r.error}`}`);
     return ordered.every((r) => r.locality) ? EXIT.ok : EXIT.failed;
   } finally {
-    await client.close();
-    await http.close();
+    await session.close();
   }
 }

@@ -117,7 +117,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
 }
 
 export interface HttpRequest {
-  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE' | 'COPY' | 'MKCOL';
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE' | 'COPY' | 'MKCOL' | 'PROPFIND';
   url: URL;
   /** Header names are sent exactly as written, `Content-Length` included (XRootD matches them case-sensitively). */
   headers?: Record<string, string>;

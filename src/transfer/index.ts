@@ -1,7 +1,9 @@
-export { createChecksummer, type Checksummer } from './checksum.js';
+export { createChecksummer, isChecksumAlgorithm, type Checksummer } from './checksum.js';
 export { serverDigest } from './digest.js';
 export { createConfiguredEngine, createHttpEngine } from './engine.js';
 export { hostKey, intoDirectory, locationName, locationText, parseLocation, type Location } from './location.js';
 export { partPath, type TransferContext, type TransferEngine, type TransferProgress, type TransferResult, type TransferTask } from './task.js';
 export { httpError, networkError } from './errors.js';
 export { bodyText, createHttpClient, header, send, type HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse } from './http.js';
+export { deleteEntry, propfind, type RemoteEntry } from './listing.js';
+export { remoteDigest } from './remote-digest.js';
