@@ -28,6 +28,8 @@ export interface TransferOptions {
   fallback?: 'streamed';
   srcToken?: string;
   dstToken?: string;
+  /** get, put and copy: whole directory trees */
+  recursive?: boolean;
   /** get and copy: recall each source from tape first */
   stage?: boolean;
   diskLifetime?: string;
@@ -51,8 +53,20 @@ async function plan(kind: Direction, paths: string[], opts: TransferOptions): Pr
   }
   if (paths.length < 2) throw new PetrelError('USAGE', `\`petrel ${kind}\` needs a source and a destination`, { hint: `petrel ${kind} SRC... DEST` });
   const dest = paths.at(-1) as string;
+  if (opts.recursive) return planRecursive(kind, paths.slice(0, -1), dest, opts);
   const pairs: PairInput[] = paths.slice(0, -1).map((source) => ({ source }));
   return planTransfers(kind, pairs, dest);
+}
+
+/** -r: the trees listed here (the agent then moves the files), with the job's token or the agent's. */
+async function planRecursive(kind: Direction, sources: string[], dest: string, opts: TransferOptions): Promise<TransferSpec[]> {
+  const [{ planTree }, { remoteSession }] = await Promise.all([import('./tree.js'), import('./remote-tokens.js')]);
+  const session = await remoteSession({});
+  try {
+    return await planTree(kind, sources, dest, { http: session.http, tokens: session.tokens, token: await jobToken(opts) });
+  } finally {
+    await session.close();
+  }
 }
 
 /** What the job's token must allow: each side's operation, and the recall of each source for a job that stages. */

@@ -1,0 +1,64 @@
+// get, put and copy -r of a three-level tree on the test bed's XRootD servers, compared byte for byte.
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { makeHome, petrel, type Home } from '../helpers/agent.js';
+import { mintToken, writeDataFile } from '../testbed/index.js';
+
+const tb = inject('testbed');
+const { a, b } = tb.servers;
+const TREE: Record<string, number> = { 'a.bin': 100_000, 'b.txt': 7, 'sub/c.bin': 1_048_576, 'sub/deeper/d.bin': 3, 'sub/deeper/e f.bin': 4096 };
+
+let home: Home;
+let tokenFile: string;
+beforeAll(async () => {
+  home = await makeHome(tb);
+  tokenFile = join(home.dir, 'token');
+  await writeFile(tokenFile, await mintToken(tb, { scope: 'storage.read:/rt storage.create:/rt storage.modify:/rt', expiresIn: 3600 }), { mode: 0o600 });
+  for (const [rel, size] of Object.entries(TREE)) await writeDataFile(a, `/rt/run/${rel}`, size);
+});
+afterAll(async () => {
+  await petrel(home, ['agent', 'stop']);
+  await home.cleanup();
+});
+
+async function sameTree(root: string, under: string): Promise<void> {
+  for (const rel of Object.keys(TREE)) {
+    expect(await readFile(join(root, under, rel)), rel).toEqual(await readFile(join(a.dataDir, 'rt/run', rel)));
+  }
+}
+
+describe('-r', () => {
+  it('get -r URL/dir DEST puts the tree under DEST/dir; URL/dir/ puts its contents into DEST', async () => {
+    const named = await petrel(home, ['get', '-r', '-q', `${a.url}/rt/run`, join(home.dir, 'one'), '--token', tokenFile]);
+    expect(named.code, named.stderr).toBe(0);
+    await sameTree(join(home.dir, 'one'), 'run');
+    const contents = await petrel(home, ['get', '-r', '-q', `${a.url}/rt/run/`, join(home.dir, 'two'), '--token', tokenFile]);
+    expect(contents.code, contents.stderr).toBe(0);
+    await sameTree(join(home.dir, 'two'), '');
+  });
+
+  it('put -r makes the remote directories and uploads the tree; a symbolic link is not followed', async () => {
+    const local = join(home.dir, 'one', 'run');
+    await mkdir(join(home.dir, 'outside'), { recursive: true });
+    await writeFile(join(home.dir, 'outside', 'secret'), 'not for the storage');
+    await symlink(join(home.dir, 'outside'), join(local, 'link'));
+    const res = await petrel(home, ['put', '-r', '--async', '--wait', '-q', local, `${b.url}/rt/up/`, '--token', tokenFile]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    for (const rel of Object.keys(TREE)) expect(await readFile(join(b.dataDir, 'rt/up/run', rel)), rel).toEqual(await readFile(join(a.dataDir, 'rt/run', rel)));
+    await expect(readFile(join(b.dataDir, 'rt/up/run/link/secret'))).rejects.toThrow();
+  });
+
+  it('copy -r lists the source and makes one COPY per file', async () => {
+    const res = await petrel(home, ['copy', '-r', '--async', '--wait', '-q', `${a.url}/rt/run/`, `${b.url}/rt/copied/`, '--token', tokenFile]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/succeeded: 5 transfers/);
+    for (const rel of Object.keys(TREE)) expect(await readFile(join(b.dataDir, 'rt/copied', rel)), rel).toEqual(await readFile(join(a.dataDir, 'rt/run', rel)));
+  });
+
+  it('-r on a file says to leave it out', async () => {
+    const res = await petrel(home, ['get', '-r', `${a.url}/rt/run/a.bin`, join(home.dir, 'three'), '--token', tokenFile]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('leave out -r');
+  });
+});
