@@ -30,11 +30,12 @@ export const KIND_SIDES: { readonly [K in JobKind]: { source: SideRule; destinat
   prestage: { source: { location: 'remote', operation: 'stage' }, destination: undefined },
 };
 
-/** A job's or a transfer's state: `queued → running → succeeded | failed | cancelled`, and `waiting`. */
-export const RUN_STATES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/** A job's or a transfer's state: `queued → running → succeeded | failed | cancelled | skipped` (a transfer), and `waiting`. */
+export const RUN_STATES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
-export const FINAL_STATES = ['succeeded', 'failed', 'cancelled'] as const satisfies readonly RunState[];
+/** `skipped`: the destination already held the same file (--skip-existing, --sync); nothing was sent. */
+export const FINAL_STATES = ['succeeded', 'failed', 'cancelled', 'skipped'] as const satisfies readonly RunState[];
 export type FinalState = (typeof FINAL_STATES)[number];
 export const isFinal = (s: RunState): s is FinalState => (FINAL_STATES as readonly RunState[]).includes(s);
 

@@ -47,12 +47,13 @@ export async function reportOutcome(src: JobSource, job: JobView, json: boolean)
     return code;
   }
   const { counts } = job;
+  const skipped = counts.skipped ? `, ${counts.skipped} skipped (already there)` : '';
   if (job.state === 'succeeded') {
-    print(`job ${job.id} succeeded: ${counts.succeeded} transfer${counts.succeeded === 1 ? '' : 's'}, ${formatBytes(job.bytesDone)}`);
+    print(`job ${job.id} succeeded: ${counts.succeeded} transfer${counts.succeeded === 1 ? '' : 's'}, ${formatBytes(job.bytesDone)}${skipped}`);
   } else if (job.state === 'cancelled') {
     print(`job ${job.id} cancelled: ${counts.succeeded} of ${counts.total} transfers had succeeded`);
   } else if (job.state === 'failed') {
-    print(`job ${job.id} failed: ${counts.succeeded} of ${counts.total} transfers succeeded, ${counts.failed} failed`);
+    print(`job ${job.id} failed: ${counts.succeeded} of ${counts.total} transfers succeeded, ${counts.failed} failed${skipped}`);
     for (const t of failed?.transfers ?? []) {
       print(`  ${t.source} → ${t.destination}`);
       print(`    ${t.error?.message ?? 'failed'}`);

@@ -10,7 +10,7 @@ export interface ProgressDisplay {
 const PLAIN_EVERY_MS = 2_000;
 
 function line(view: JobView, p?: ProgressEvent): string {
-  const done = view.counts.succeeded + view.counts.failed + view.counts.cancelled;
+  const done = view.counts.succeeded + view.counts.failed + view.counts.cancelled + view.counts.skipped;
   const bytes = p ?? view;
   const total = bytes.bytesTotal === null ? '?' : formatBytes(bytes.bytesTotal);
   return `job ${view.id} ${view.state}: ${done}/${view.counts.total} transfers, ${formatBytes(bytes.bytesDone)} of ${total}, ${formatBytes(bytes.rate)}/s`;
@@ -37,7 +37,7 @@ export async function createProgressDisplay(stream: NodeJS.WriteStream = process
     let started = false;
     const update = (view: JobView, bytesDone: number, bytesTotal: number | null, rate: number) => {
       const payload = {
-        done: view.counts.succeeded + view.counts.failed + view.counts.cancelled,
+        done: view.counts.succeeded + view.counts.failed + view.counts.cancelled + view.counts.skipped,
         count: view.counts.total,
         bytes: `${formatBytes(bytesDone)}/${bytesTotal === null ? '?' : formatBytes(bytesTotal)}`,
         speed: formatBytes(rate),

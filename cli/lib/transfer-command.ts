@@ -28,6 +28,8 @@ export interface TransferOptions {
   fallback?: 'streamed';
   srcToken?: string;
   dstToken?: string;
+  skipExisting?: boolean;
+  sync?: boolean;
   /** get, put and copy: whole directory trees */
   recursive?: boolean;
   /** get and copy: recall each source from tape first */
@@ -111,7 +113,8 @@ async function attachToken(request: SubmitJobRequest, opts: TransferOptions): Pr
 /** get and put: submit to the agent with --async, else run in this process with the same engine. A job that stages runs in the agent. */
 export async function runTransferCommand(kind: Direction, paths: string[], opts: TransferOptions): Promise<number> {
   const transfers = await plan(kind, paths, opts);
-  const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum, ...(opts.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}), ...stageOptions(opts) };
+  const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum, ...(opts.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}), ...stageOptions(opts),
+    ...(opts.skipExisting ? { skipExisting: true } : {}), ...(opts.sync ? { sync: true } : {}) };
   if (kind === 'copy') {
     request.copyMode = opts.mode ?? 'pull';
     if (opts.overwrite) request.overwrite = true;

@@ -11,6 +11,8 @@ export function addTransferOptions(cmd: Command): Command {
     .addOption(new Option('--checksum <algorithm>', 'checksum to verify').choices(CHECKSUM_CHOICES).default(DEFAULT_CHECKSUM))
     .option('--from-file <file>', 'read "SRC [DEST]" pairs, one a line')
     .option('-r, --recursive', 'whole directories: SRC/dir goes to DEST/dir/, SRC/dir/ (trailing slash) puts its contents into DEST/')
+    .option('--skip-existing', 'leave a destination that already holds the same file (same size; same checksum when both sides report one): it ends as skipped')
+    .option('--sync', '--skip-existing, and replace a destination that differs')
     .option('--allow-insecure-redirect', 'follow redirects from https to plain http (the token never goes along)')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'machine-readable output');

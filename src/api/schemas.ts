@@ -58,6 +58,10 @@ export const SubmitJobRequest = z
     fallback: z.enum(['streamed']).optional(),
     /** Follow redirects from https to plain http (refused by default; the token never goes along). */
     allowInsecureRedirect: z.boolean().optional(),
+    /** A destination that already holds the same file (same size; same checksum when both sides report one) is skipped. */
+    skipExisting: z.boolean().optional(),
+    /** --skip-existing, and a destination that differs is replaced (a copy overwrites). */
+    sync: z.boolean().optional(),
     /** Gets and copies: recall each source from tape first, then move it as soon as it is on disk. */
     stage: z.boolean().optional(),
     /** Tape recalls: how long the recalled file should stay on disk, ISO 8601 (PT6H, P2D). */
@@ -83,6 +87,8 @@ export const Counts = z.object({
   succeeded: z.number().int(),
   failed: z.number().int(),
   cancelled: z.number().int(),
+  /** Transfers whose destination already held the same file (--skip-existing, --sync). */
+  skipped: z.number().int(),
 });
 export type Counts = z.infer<typeof Counts>;
 

@@ -48,6 +48,7 @@ export function createIntake(db: Db, st: Statements) {
       succeededCount: 0,
       failedCount: 0,
       cancelledCount: 0,
+      skippedCount: 0,
       bytesDone: 0,
       bytesTotal: 0,
       bytesUnknown: 0,

@@ -20,6 +20,8 @@ export const TRANSFER_MOVES = {
   succeed: { from: ['running'], to: 'succeeded' },
   fail: { from: ['running'], to: 'failed' },
   stop: { from: ['running'], to: 'cancelled' },
+  /** The destination already holds the same file (--skip-existing, --sync): nothing was sent. */
+  skip: { from: ['running'], to: 'skipped' },
   /** A transient failure (with a backoff) or an interruption: back to the queue. */
   requeue: { from: ['running'], to: 'queued' },
   /** It needs the user: a credential, the open wallet. */
@@ -66,7 +68,7 @@ export const JOB_MOVES = {
 
 export type TransferMove = keyof typeof TRANSFER_MOVES;
 /** The moves that end a transfer from the scheduler. */
-export type TransferEndMove = 'succeed' | 'fail' | 'stop' | 'recalled' | 'recallFailed';
+export type TransferEndMove = 'succeed' | 'fail' | 'stop' | 'skip' | 'recalled' | 'recallFailed';
 
 /** The state a job and its transfers are stored in. */
 export const INITIAL_STATE = 'queued' satisfies RunState;

@@ -13,6 +13,9 @@ export interface JobOptions {
   fallback?: 'streamed';
   /** Follow a redirect from https to plain http (the token never goes along). */
   allowInsecureRedirect?: boolean;
+  /** Skip a destination that already holds the same file (--skip-existing); `sync` also replaces one that differs. */
+  skipExisting?: boolean;
+  sync?: boolean;
   /** Gets and copies: recall each source from tape first (--stage). */
   stage?: boolean;
   /** Tape recalls: how long the storage should keep the recalled file on disk (ISO 8601). */
@@ -20,13 +23,15 @@ export interface JobOptions {
 }
 
 /** The options a submission sets, and only those (a job row stores no `false` or empty keys). */
-export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'stage' | 'diskLifetime'>): JobOptions {
+export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'stage' | 'diskLifetime' | 'skipExisting' | 'sync'>): JobOptions {
   return {
     checksum: header.checksum,
     ...(header.copyMode ? { copyMode: header.copyMode } : {}),
     ...(header.overwrite ? { overwrite: true } : {}),
     ...(header.fallback ? { fallback: header.fallback } : {}),
     ...(header.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}),
+    ...(header.skipExisting || header.sync ? { skipExisting: true } : {}),
+    ...(header.sync ? { sync: true } : {}),
     ...(header.stage ? { stage: true } : {}),
     ...(header.diskLifetime ? { diskLifetime: header.diskLifetime } : {}),
   };
@@ -38,9 +43,10 @@ export function parseJobOptions(json: string): JobOptions {
 }
 
 /** The part of a transfer task that comes from its job's options. */
-export function taskOptionsOf(options: JobOptions): Pick<TransferTask, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect'> {
-  const { stage: _stage, diskLifetime: _lifetime, ...task } = options;
-  return task;
+export function taskOptionsOf(options: JobOptions): Pick<TransferTask, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'skipExisting'> {
+  const { stage: _stage, diskLifetime: _lifetime, sync, ...task } = options;
+  // --sync replaces what differs: for a copy, that is an overwrite.
+  return sync ? { ...task, overwrite: true } : task;
 }
 
 /** Whether a job's files come from tape first: a kind that stages (prestage), or --stage. */

@@ -8,7 +8,7 @@ import { jobs, transfers, type JobRow, type TransferRow } from './schema.js';
 import type { Statements } from './statements.js';
 
 function emptyCounts(): Counts {
-  return { total: 0, queued: 0, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  return { total: 0, queued: 0, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0 };
 }
 
 /** A job's transfer counts, from the tallies the database keeps on its row. */
@@ -21,6 +21,7 @@ export function countsOf(row: JobRow): Counts {
     succeeded: row.succeededCount,
     failed: row.failedCount,
     cancelled: row.cancelledCount,
+    skipped: row.skippedCount,
   };
 }
 

@@ -188,7 +188,7 @@ export function createScheduler(deps: SchedulerDeps) {
           gaveUp.delete(row.id);
           hostAnswered(row.host);
           store.finishTransfer(row.id, {
-            move: 'succeed',
+            move: result.skipped ? 'skip' : 'succeed',
             bytesDone: result.bytesDone,
             bytesTotal: result.bytesTotal,
             checksum: result.checksum,

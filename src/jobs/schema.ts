@@ -35,6 +35,7 @@ export const jobs = sqliteTable(
     succeededCount: integer('succeeded_count').notNull().default(0),
     failedCount: integer('failed_count').notNull().default(0),
     cancelledCount: integer('cancelled_count').notNull().default(0),
+    skippedCount: integer('skipped_count').notNull().default(0),
     bytesDone: integer('bytes_done').notNull().default(0),
     /** The sum of the known sizes; `bytesUnknown` transfers have none yet. */
     bytesTotal: integer('bytes_total').notNull().default(0),

@@ -3,6 +3,7 @@ import { KIND_SIDES, type JobKind } from '../domain.js';
 import { PetrelError } from '../errors.js';
 import { thirdPartyCopy } from './copy.js';
 import { DEFAULT_DOWNLOAD_LIMITS, download, type DownloadLimits } from './get.js';
+import { sameAtDestination } from './existing.js';
 import { createHttpClient, type HttpClientOptions } from './http.js';
 import { removeFile } from './local-file.js';
 import { upload } from './put.js';
@@ -17,6 +18,11 @@ export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs
     async run(task, ctx) {
       // The same pools, with the job's own redirect policy.
       const client = task.allowInsecureRedirect ? { ...shared, allowInsecureRedirect: true } : shared;
+      if (task.skipExisting) {
+        const same = await sameAtDestination(client, task, ctx.signal);
+        // Nothing moves: the job's byte counts hold only what was sent.
+        if (same) return { bytesDone: 0, bytesTotal: 0, skipped: true };
+      }
       // One runner per kind of the model (src/domain.ts); a kind without one is refused.
       const runners: { [K in JobKind]?: () => Promise<TransferResult> } = {
         get: () => download(client, task, ctx, limits),

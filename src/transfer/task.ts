@@ -16,6 +16,8 @@ export interface TransferTask {
   fallback?: 'streamed';
   /** Follow a redirect from https to plain http (the token is never sent over it). */
   allowInsecureRedirect?: boolean;
+  /** A destination that already holds the same file is left as it is (the result says `skipped`). */
+  skipExisting?: boolean;
   /** A copy may replace an existing destination. */
   overwrite?: boolean;
   /** Bytes an earlier attempt recorded: a copy that wrote some owns the leftover at its destination. */
@@ -40,6 +42,8 @@ export interface TransferContext {
 export interface TransferResult extends TransferProgress {
   /** The checksum computed while streaming; `verified` when the server's matched it. */
   checksum?: { algorithm: string; value: string; verified: boolean };
+  /** Nothing was sent: the destination already held the same file. */
+  skipped?: boolean;
 }
 
 export interface TransferEngine {

@@ -1,5 +1,5 @@
 // get, put and copy -r of a three-level tree on the test bed's XRootD servers, compared byte for byte.
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { makeHome, petrel, type Home } from '../helpers/agent.js';
@@ -54,6 +54,30 @@ describe('-r', () => {
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toMatch(/succeeded: 5 transfers/);
     for (const rel of Object.keys(TREE)) expect(await readFile(join(b.dataDir, 'rt/copied', rel)), rel).toEqual(await readFile(join(a.dataDir, 'rt/run', rel)));
+  });
+
+  it('--skip-existing sends only what is missing; --sync also replaces a file that changed at the source', async () => {
+    const dest = join(home.dir, 'half');
+    await mkdir(join(dest, 'sub'), { recursive: true });
+    await copyFile(join(a.dataDir, 'rt/run/a.bin'), join(dest, 'a.bin'));
+    await copyFile(join(a.dataDir, 'rt/run/sub/c.bin'), join(dest, 'sub/c.bin'));
+    const before = (await stat(join(dest, 'sub/c.bin'))).mtimeMs;
+    const res = await petrel(home, ['get', '-r', '--skip-existing', '--json', `${a.url}/rt/run/`, dest, '--token', tokenFile]);
+    expect(res.code, res.stderr).toBe(0);
+    const job = JSON.parse(res.stdout) as { counts: { succeeded: number; skipped: number }; bytesDone: number };
+    expect(job.counts).toMatchObject({ succeeded: 3, skipped: 2 });
+    // Only the missing half went over the wire: 7 + 3 + 4096 bytes, not the 1 MiB already there.
+    expect(job.bytesDone).toBe(7 + 3 + 4096);
+    expect((await stat(join(dest, 'sub/c.bin'))).mtimeMs).toBe(before);
+    await sameTree(dest, '');
+
+    // The same length, other bytes: only the checksum tells them apart.
+    await writeDataFile(a, '/rt/run/b.txt', Buffer.from('changed'));
+    const sync = await petrel(home, ['get', '-r', '--sync', '--json', `${a.url}/rt/run/`, dest, '--token', tokenFile]);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect((JSON.parse(sync.stdout) as { counts: { succeeded: number; skipped: number } }).counts).toMatchObject({ succeeded: 1, skipped: 4 });
+    expect(await readFile(join(dest, 'b.txt'), 'utf8')).toBe('changed');
+    await writeDataFile(a, '/rt/run/b.txt', 7);
   });
 
   it('-r on a file says to leave it out', async () => {

@@ -596,7 +596,7 @@ describe('job tallies', () => {
   /** What the counts and byte totals must be: computed from the transfer rows themselves. */
   function truth(database: OpenDatabase, jobId: string) {
     const rows = database.sqlite.prepare('SELECT state, bytes_done AS done, bytes_total AS total FROM transfers WHERE job_id = ?').all(jobId) as { state: string; done: number; total: number | null }[];
-    const counts: Record<string, number> = { total: rows.length, queued: 0, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+    const counts: Record<string, number> = { total: rows.length, queued: 0, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0 };
     for (const r of rows) counts[r.state] = (counts[r.state] ?? 0) + 1;
     const bytesDone = rows.reduce((s, r) => s + r.done, 0);
     const bytesTotal = rows.some((r) => r.total === null) ? null : rows.reduce((s, r) => s + (r.total ?? 0), 0);
@@ -634,7 +634,7 @@ describe('job tallies', () => {
     expect(store.finishJobIfDone(job.id)?.state).toBe('cancelled');
     expect(store.retryJob(job.id)).toBeGreaterThan(0);
     check();
-    expect(store.counts(other.id)).toEqual({ total: 2, queued: 2, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
+    expect(store.counts(other.id)).toEqual({ total: 2, queued: 2, waiting: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0 });
   });
 
   it('are filled in for the jobs of a database made before the tallies existed', async () => {
@@ -650,7 +650,7 @@ describe('job tallies', () => {
     const database = openDatabase(path);
     onTestFinished(() => database.close());
     const store = createJobStore(database.db);
-    expect(store.counts('j1')).toEqual({ total: 3, queued: 1, waiting: 0, running: 0, succeeded: 1, failed: 1, cancelled: 0 });
+    expect(store.counts('j1')).toEqual({ total: 3, queued: 1, waiting: 0, running: 0, succeeded: 1, failed: 1, cancelled: 0, skipped: 0 });
     expect(store.byteTotals('j1')).toEqual({ bytesDone: 14, bytesTotal: null });
   });
 });
