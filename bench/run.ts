@@ -1,5 +1,5 @@
-// `npm run bench [-- --quick] [-- --only get,queue,tape]`: Petrel against curl and gfal-copy on the
-// test bed, side by side in one run; prints a table and writes bench/results/latest.json.
+// `npm run bench [-- --quick] [-- --only get,queue,tape,listing]`: Petrel against curl, gfal-copy,
+// gfal-ls and rclone on the test bed, side by side in one run; prints a table and writes bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { socketPath } from '../src/paths.js';
 import { mintToken, startTestbed, writeDataFile, type Testbed, type XrootdServer } from '../test/testbed/index.js';
 import { cpuProbe, type CpuSplit } from './cpu.js';
 import { compare, medianCpu, printTable, stats, timed, type CaseResult, type CompareContext, type Runs } from './harness.js';
+import { listers, LISTING_TOOLS, makeListingDir, type Lister } from './listing.js';
 import { measureQueue } from './queue.js';
 import { measureTape, TAPE_CONFIG } from './tape.js';
 import { createWatchdog } from './watchdog.js';
@@ -29,14 +30,16 @@ interface Plan {
   gfalFiles: number;
   copies: number;
   gfalCopies: number;
+  /** Files in the directory the listing case lists. */
+  listed: number;
   queued: number;
   statusCalls: number;
   /** Files of the one prestage job the tape case submits. */
   tapeFiles: number;
 }
 
-const FULL: Plan = { runs: 5, bigBytes: 1024 * MiB, smallFiles: 2000, curlLoopFiles: 300, gfalFiles: 60, copies: 500, gfalCopies: 20, queued: 100_000, statusCalls: 500, tapeFiles: 10_000 };
-const QUICK: Plan = { runs: 1, bigBytes: 256 * MiB, smallFiles: 200, curlLoopFiles: 100, gfalFiles: 20, copies: 100, gfalCopies: 10, queued: 20_000, statusCalls: 100, tapeFiles: 10_000 };
+const FULL: Plan = { runs: 5, bigBytes: 1024 * MiB, smallFiles: 2000, curlLoopFiles: 300, gfalFiles: 60, copies: 500, gfalCopies: 20, listed: 20_000, queued: 100_000, statusCalls: 500, tapeFiles: 10_000 };
+const QUICK: Plan = { runs: 1, bigBytes: 256 * MiB, smallFiles: 200, curlLoopFiles: 100, gfalFiles: 20, copies: 100, gfalCopies: 10, listed: 20_000, queued: 20_000, statusCalls: 100, tapeFiles: 10_000 };
 
 /**
  * The agent's settings for the bench: 8 transfers at once (also per host), and a 20-s idle
@@ -67,13 +70,25 @@ const commandExists = (bin: string): boolean => {
   }
 };
 
-/** The reference tools come from Debian; install what is missing. */
-function ensureTools(): void {
-  const missing = [['curl', 'curl'], ['gfal-copy', 'gfal2-util-scripts gfal2-plugin-http python-is-python3']].filter(([bin]) => !commandExists(bin as string));
-  if (!missing.length) return;
-  const pkgs = missing.flatMap(([, p]) => (p as string).split(' '));
+const aptInstall = (pkgs: string[]) => {
   console.log(`installing ${pkgs.join(' ')} ...`);
   execFileSync('apt-get', ['install', '-y', '-q', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+};
+
+/**
+ * The reference tools come from Debian; install what is missing. A case's `optional` tools may
+ * fail to install: the rows that need them then read n/a.
+ */
+function ensureTools(extra: { required: string[][]; optional: string[][] } = { required: [], optional: [] }): void {
+  const missing = [['curl', 'curl'], ['gfal-copy', 'gfal2-util-scripts gfal2-plugin-http python-is-python3'], ...extra.required].filter(([bin]) => !commandExists(bin as string));
+  if (missing.length) aptInstall(missing.flatMap(([, p]) => (p as string).split(' ')));
+  const optional = extra.optional.filter(([bin]) => !commandExists(bin as string));
+  if (!optional.length) return;
+  try {
+    aptInstall(optional.flatMap(([, p]) => (p as string).split(' ')));
+  } catch (e) {
+    console.log(`could not install ${optional.map(([bin]) => bin).join(', ')} (${(e as Error).message.split('\n')[0]}); their rows read n/a`);
+  }
 }
 
 const firstLine = (cmd: string, args: string[]): string | undefined => {
@@ -97,6 +112,7 @@ function machine() {
     xrootd: pkg('xrootd-server'),
     curl: firstLine('curl', ['--version'])?.split(' ')[1],
     gfal2: pkg('gfal2'),
+    rclone: firstLine('rclone', ['version'])?.split(' ')[1],
   };
 }
 
@@ -113,7 +129,7 @@ async function main(): Promise<void> {
   const onlyArg = process.argv.indexOf('--only');
   const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
   const wanted = (name: string) => !only || only.has(name);
-  ensureTools();
+  ensureTools(wanted('listing') ? LISTING_TOOLS : undefined);
   const started = Date.now();
   const tb: Testbed = await startTestbed();
   const work = await mkdtemp('/tmp/petrel-bench-');
@@ -281,6 +297,62 @@ async function main(): Promise<void> {
     }
     await petrel(['agent', 'stop']);
     agentPid = undefined;
+
+    if (wanted('listing')) {
+      // No agent runs now: Petrel's side is the one `petrel ls` process, its CPU and memory alone.
+      const n = plan.listed;
+      const dir = '/bench/listing';
+      await makeListingDir(a, dir, n, 1024);
+      const listToken = await mintToken(tb, { scope: `storage.read:${dir}`, expiresIn: 3600 });
+      const listTokenFile = join(work, 'listing-token');
+      await writeFile(listTokenFile, listToken, { mode: 0o600 });
+      const l = listers(tb, a, { dir, n, cli: CLI, petrelEnv: env, token: listToken, tokenFile: listTokenFile, workDir: work });
+      const runs = Math.max(3, plan.runs);
+      const name = `ls of ${n.toLocaleString('en')} files (PROPFIND Depth 1)`;
+      // One unmeasured listing by each tool first: the caches of the server and the kernel warm
+      // for all, and a tool that cannot list this server is found out (its row reads n/a).
+      const unusable = new Map<Lister, string>();
+      for (const x of [l.petrel, l.gfal, l.rclone]) {
+        if (!commandExists(x.command)) unusable.set(x, `${x.command} is not installed`);
+        else await x.run().catch((e: unknown) => unusable.set(x, (e as Error).message));
+        x.rssMB.length = 0;
+        x.entries.length = 0;
+      }
+      const petrelFailed = unusable.get(l.petrel);
+      if (petrelFailed) throw new Error(`listing: ${petrelFailed}`);
+      const mb = (xs: number[]) => (xs.length ? `${stats(xs).median.toFixed(0)} MB` : 'n/a');
+      for (const ref of [l.gfal, l.rclone]) {
+        let runsOf: Runs | undefined;
+        if (!unusable.has(ref)) {
+          try {
+            runsOf = await compare(ctx(`listing/${ref.command}`), runs, l.petrel.run, ref.run);
+          } catch (e) {
+            unusable.set(ref, (e as Error).message);
+          }
+        }
+        const why = unusable.get(ref);
+        if (runsOf) {
+          add(name, 's', runsOf, same, { tool: ref.tool }, true, {
+            note: `one listing of ${n.toLocaleString('en')} files of 1 KiB on XRootD a, alternately, median of ${runs}; every run's output checked (all ${n.toLocaleString('en')} names, once each). Petrel's time includes starting Node and the CLI, and its two PROPFINDs (Depth 0 on the directory, then Depth 1); ${ref.tool} peak RSS ${mb(ref.rssMB)}.`,
+          });
+        } else {
+          console.log(`${name} vs ${ref.tool}: n/a (${why})`);
+          const solo = await compare(ctx(`listing/${ref.command} n/a`), runs, l.petrel.run);
+          add(`${name}; ${ref.tool}: n/a`, 's', solo, same, undefined, true, { note: `${ref.tool} could not be measured: ${why}` });
+        }
+      }
+      const entries = [...new Set([l.petrel, l.gfal, l.rclone].flatMap((x) => x.entries.map((e) => `${x.tool} ${e}`)))].join(', ');
+      console.log(`listing: entries per run: ${entries}; peak RSS petrel ${mb(l.petrel.rssMB)}, gfal-ls ${mb(l.gfal.rssMB)}, rclone ${mb(l.rclone.rssMB)}`);
+      const rss = stats(l.petrel.rssMB);
+      const gfalRss = l.gfal.rssMB.length ? stats(l.gfal.rssMB) : undefined;
+      results.push({
+        name: `petrel ls peak RSS, ${n.toLocaleString('en')} entries`,
+        unit: 'MB',
+        petrel: rss,
+        ...(gfalRss ? { reference: { tool: 'gfal-ls -l', stats: gfalRss }, ratio: gfalRss.median / rss.median } : {}),
+        note: `maximum resident set of the process (GNU time %M), over all of Petrel's measured listings; rclone lsf ${mb(l.rclone.rssMB)}.`,
+      });
+    }
 
     if (wanted('queue')) {
       // An agent of its own, so its peak memory is the queue's; 4 may run against one host.

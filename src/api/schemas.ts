@@ -65,7 +65,11 @@ export const SubmitJobRequest = z
     /** Gets and copies: recall each source from tape first, then move it as soon as it is on disk. */
     stage: z.boolean().optional(),
     /** Tape recalls: how long the recalled file should stay on disk, ISO 8601 (PT6H, P2D). */
-    diskLifetime: z.string().regex(/^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/, 'an ISO 8601 duration of days, hours, minutes, seconds (PT6H)').optional(),
+    diskLifetime: z
+      .string()
+      .regex(/^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/, 'an ISO 8601 duration of days, hours, minutes, seconds (PT6H)')
+      .refine((v) => /[1-9]/.test(v) && !/T$/.test(v), 'a duration longer than zero (PT6H)')
+      .optional(),
   })
   .strict();
 export type SubmitJobRequest = z.input<typeof SubmitJobRequest>;

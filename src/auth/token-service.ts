@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { AgentConfig } from '../config.js';
 import { caFileFromEnv } from '../config.js';
 import type { TokenSlot } from '../domain.js';
@@ -38,6 +38,8 @@ export function createTokenService(deps: TokenServiceDeps) {
     logger: deps.logger,
   });
   const vault = createJobTokenVault({ walletInitialized: initialized });
+  // Names an explicit token's batches without a fingerprint of it that outlives this run.
+  const credentialKey = randomBytes(32);
   // A transfer's token: its job's explicit one, else the wallet's (a transfer that needs the user waits).
   const resolver = createTokenResolver([brokerSource(broker)]);
   const refresher = createRefresher({
@@ -83,7 +85,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       const twoSided = tokenNeeds(t).length > 1;
       const column: TokenSlot['column'] = twoSided && t.sourceToken ? 'sourceToken' : 'token';
       const explicit = vault.read(vaultKey({ jobId: t.jobId, column }), (column === 'sourceToken' ? t.sourceToken : t.token) ?? null);
-      if (explicit) return { token: explicit, credential: `token:${createHash('sha256').update(explicit).digest('hex').slice(0, 16)}` };
+      if (explicit) return { token: explicit, credential: `token:${createHmac('sha256', credentialKey).update(explicit).digest('hex').slice(0, 16)}` };
       const got = await resolver.resolve({ url: new URL(t.source), operation: 'stage' });
       return got ? { token: got.token, credential: `wallet:${got.credentialId ?? got.source}` } : { token: null, credential: 'none' };
     },

@@ -203,7 +203,8 @@ export function createQueue(db: Db, st: Statements) {
       return db.transaction((tx) => {
         const res = tx
           .update(transfers)
-          .set({ state: T.retry.to, attempts: 0, notBefore: 0, errorCode: null, errorMessage: null, errorHint: null, finishedAt: null, bytesDone: 0 })
+          // A recall is asked for afresh: the old request and its pin may be long gone.
+          .set({ state: T.retry.to, attempts: 0, notBefore: 0, errorCode: null, errorMessage: null, errorHint: null, finishedAt: null, bytesDone: 0, stageRequest: null, stagedAt: null })
           .where(and(eq(transfers.jobId, jobId), inArray(transfers.state, [...T.retry.from]), sql`coalesce(${transfers.errorCode}, '') != 'API_BAD_REQUEST'`))
           .run();
         if (res.changes > 0) {

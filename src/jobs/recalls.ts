@@ -154,6 +154,11 @@ export function createRecalls(db: Db) {
         .all();
     },
 
+    /** Any transfer a request held (for its token), whatever became of it. */
+    anyOf(requestRow: number): HeldTransfer | undefined {
+      return db.select(heldColumns).from(transfers).innerJoin(jobs, eq(jobs.id, transfers.jobId)).where(eq(transfers.stageRequest, requestRow)).limit(1).get();
+    },
+
     /** Whether a request holds files on disk that have not moved yet (--stage transfers still to run). */
     stillToMove(requestRow: number): boolean {
       return Boolean(

@@ -3,7 +3,7 @@ import { DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, isFinal, MAX_TRANSFERS, type T
 import type { AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { caFileFromEnv } from '../config.js';
 import { createTapeClient } from '../tape/index.js';
 import { createHttpClient, type TransferEngine } from '../transfer/index.js';
@@ -35,9 +35,11 @@ export interface JobServiceDeps {
   protectToken?: (slot: TokenSlot, token: string) => string;
 }
 
+const RUN_KEY = randomBytes(32);
+
 /** Without a token service: the job's token as stored (an in-memory queue keeps it plain). */
 async function storedStageToken(t: HeldTransfer): Promise<StageToken> {
-  return t.token ? { token: t.token, credential: `token:${createHash('sha256').update(t.token).digest('hex').slice(0, 16)}` } : { token: null, credential: 'none' };
+  return t.token ? { token: t.token, credential: `token:${createHmac('sha256', RUN_KEY).update(t.token).digest('hex').slice(0, 16)}` } : { token: null, credential: 'none' };
 }
 
 /**
@@ -65,6 +67,8 @@ export function createJobService(deps: JobServiceDeps) {
     ...(deps.tokensFor ? { tokensFor: deps.tokensFor } : {}),
   });
 
+  /** Set at stop: submissions are refused and job events no longer go out. */
+  let stopping = false;
   const tapeHttp = createHttpClient({ caFile: caFileFromEnv(), connectTimeoutMs: deps.config.connectTimeoutMs, idleTimeoutMs: deps.config.idleTimeoutMs });
   const recalls = createRecalls(database.db);
   const stager = createStager({
@@ -99,7 +103,7 @@ export function createJobService(deps: JobServiceDeps) {
     if (events.has(jobId)) events.emit(jobId, { type: 'job', job: view(jobId) });
   };
   const onJobChanged = (jobId: string) => {
-    if (!events.has(jobId)) return;
+    if (stopping || !events.has(jobId)) return;
     if (store.getJob(jobId)?.finishedAt != null) {
       dirty.delete(jobId);
       emitJob(jobId);
@@ -117,7 +121,6 @@ export function createJobService(deps: JobServiceDeps) {
 
   /** The submissions coming in now, each by the call that gives it up. */
   const receiving = new Set<() => void>();
-  let stopping = false;
   const shuttingDown = () => new PetrelError('AGENT_SHUTTING_DOWN', 'the agent is stopping; the job was not taken', { hint: 'submit it again once the agent runs (`petrel agent start`)' });
 
   /**
@@ -297,9 +300,9 @@ export function createJobService(deps: JobServiceDeps) {
       // Submissions still coming in are refused and taken back while the database is open.
       stopping = true;
       for (const abandon of [...receiving]) abandon();
-      clearTimeout(emitTimer);
       await stager.stop();
       await scheduler.stop();
+      clearTimeout(emitTimer);
       await tapeHttp.close();
       database.close();
     },

@@ -68,41 +68,50 @@ export function createStager(deps: StagerDeps) {
     }
   };
 
-  /** Takes what waits to be recalled into requests being filled. */
+  /**
+   * Takes what waits to be recalled into requests being filled. Tokens and endpoints are
+   * resolved for all rows first; joining batches and holding the files then happens without a
+   * pause, so a fill timer never sends a batch that is still being joined.
+   */
   async function take(): Promise<void> {
-    for (;;) {
+    while (!stopped) {
       const rows = recalls.toStage(TAKE);
       if (!rows.length) break;
-      const byBatch = new Map<Filling, number[]>();
+      const resolved: { row: HeldTransfer; endpoint: TapeEndpoint; stageToken: StageToken }[] = [];
       for (const row of rows) {
-        const batch = await batchFor(row);
-        if (!batch) continue;
+        if (stopped) return;
+        try {
+          const stageToken = await deps.stageTokenFor(row);
+          resolved.push({ row, stageToken, endpoint: await tape.endpointFor(new URL(row.source), stageToken.token) });
+        } catch (e) {
+          refuse(row, asPetrelError(e));
+        }
+      }
+      if (stopped) return;
+      const byBatch = new Map<Filling, number[]>();
+      const full: Filling[] = [];
+      for (const { row, endpoint, stageToken } of resolved) {
+        const batch = batchFor(endpoint, stageToken);
         byBatch.set(batch, [...(byBatch.get(batch) ?? []), row.id]);
-        batch.count++;
-        if (batch.count >= cfg.batchSize) filling.delete(keyOf(batch));
+        if (++batch.count >= cfg.batchSize) {
+          filling.delete(keyOf(batch));
+          full.push(batch);
+        }
       }
-      for (const [batch, ids] of byBatch) {
-        recalls.hold(ids, batch.row, `to be recalled from tape: a request to ${batch.endpoint.origin} is being filled`);
-        if (batch.count >= cfg.batchSize) sendLater(batch);
-      }
+      for (const [batch, ids] of byBatch) recalls.hold(ids, batch.row, `to be recalled from tape: a request to ${batch.endpoint.origin} is being filled`);
+      for (const batch of full) sendLater(batch);
       changed(rows.map((r) => r.jobId));
     }
     armFill();
   }
 
+  /** A file as a stage request names it, with its own job's disk lifetime (a batch mixes jobs). */
+  const stageFile = (t: HeldTransfer) => ({ path: storagePath(new URL(t.source)), diskLifetime: parseJobOptions(t.options).diskLifetime });
+
   const keyOf = (b: Pick<Filling, 'endpoint' | 'credential'>) => `${b.endpoint.uri}\n${b.credential}`;
 
-  /** The request being filled that `row` joins, or undefined when it cannot be recalled now (it waits or fails). */
-  async function batchFor(row: HeldTransfer): Promise<Filling | undefined> {
-    let stageToken: StageToken;
-    let endpoint: TapeEndpoint;
-    try {
-      stageToken = await deps.stageTokenFor(row);
-      endpoint = await tape.endpointFor(new URL(row.source), stageToken.token);
-    } catch (e) {
-      refuse(row, asPetrelError(e));
-      return undefined;
-    }
+  /** The request being filled for (endpoint, credential); a new one when there is none. */
+  function batchFor(endpoint: TapeEndpoint, stageToken: StageToken): Filling {
     const key = keyOf({ endpoint, credential: stageToken.credential });
     let batch = filling.get(key);
     if (!batch) {
@@ -160,6 +169,7 @@ export function createStager(deps: StagerDeps) {
   /** Stage requests being sent, per endpoint. */
   const inFlight = new Map<string, number>();
   function sendLater(batch: Filling): void {
+    if (stopped) return;
     const p = send(batch)
       .catch((e: unknown) => logger.error('sending a tape recall failed', { error: e }))
       .finally(() => sending.delete(p));
@@ -180,10 +190,9 @@ export function createStager(deps: StagerDeps) {
       wakeAt(notBefore);
       return;
     }
-    const lifetime = parseJobOptions(held[0]?.options ?? '{}').diskLifetime;
     inFlight.set(uri, (inFlight.get(uri) ?? 0) + 1);
     try {
-      const made = await tape.stage(batch.endpoint, held.map((t) => ({ path: storagePath(new URL(t.source)), diskLifetime: lifetime })), batch.token);
+      const made = await tape.stage(batch.endpoint, held.map(stageFile), batch.token);
       const now = Date.now();
       let at = 0;
       for (const [i, request] of made.entries()) {
@@ -255,7 +264,9 @@ export function createStager(deps: StagerDeps) {
     const nextDelay = Math.min(cfg.maxPollMs, Math.max(cfg.firstPollMs, request.pollDelayMs * 2));
     if (!held.length) {
       recalls.finishRequest(request.id, now);
-      await tape.remove(endpoint, requestId, null).catch(() => undefined);
+      const any = recalls.anyOf(request.id);
+      const token = any ? await deps.stageTokenFor(any).then((t) => t.token, () => null) : null;
+      await forget(endpoint, requestId, token);
       return;
     }
     const paths = held.map((t) => storagePath(new URL(t.source)));
@@ -267,6 +278,13 @@ export function createStager(deps: StagerDeps) {
     } catch (e) {
       const err = asPetrelError(e);
       if (err.code === 'TRANSFER_NOT_FOUND') return forgotten(request, held, paths);
+      if (now - request.createdAt >= cfg.stageTimeoutMs) {
+        // Polls that never answer still end: the files fail with the last reason.
+        const error = { code: 'TRANSFER_TIMEOUT' as const, message: `recall ${requestId} not answering for ${Math.round(cfg.stageTimeoutMs / 3_600_000)} h (tape.stageTimeoutMs); last: ${err.message}`, hint: 'run `petrel job retry <id>` to ask again' };
+        changed(recalls.failed(held.map((transfer) => ({ transfer, error })), now));
+        recalls.finishRequest(request.id, now);
+        return;
+      }
       // Not the files' failure: the storage keeps working on the request.
       logger.info('tape recall poll failed; polling again later', { request: requestId, code: err.code, reason: err.message });
       recalls.polled(request.id, { now, delayMs: nextDelay, error: err.message });
@@ -335,8 +353,7 @@ export function createStager(deps: StagerDeps) {
     }
     try {
       const token = (await deps.stageTokenFor(held[0] as HeldTransfer)).token;
-      const lifetime = parseJobOptions(held[0]?.options ?? '{}').diskLifetime;
-      const [made] = await tape.stage(endpointOf(request), paths.map((path) => ({ path, diskLifetime: lifetime })), token);
+      const [made] = await tape.stage(endpointOf(request), held.map(stageFile), token);
       if (!made) throw new PetrelError('TRANSFER_PROTOCOL', 'the storage made no request');
       recalls.resubmitted(request.id, made.requestId, { now, firstPollMs: cfg.firstPollMs });
       logger.warn('tape recall forgotten by the storage: asked again', { was: request.requestId, now: made.requestId, files: paths.length });

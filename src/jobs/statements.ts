@@ -49,7 +49,10 @@ export function prepareStatements(db: Db) {
   const distinctJobs = (rows: unknown[]) => [...new Set((rows as { jobId: string }[]).map((r) => r.jobId))];
   const parkTransfers = client.prepare(
     `UPDATE transfers INDEXED BY transfers_queued_by_host SET state = ${state(T.park.to)}, waiting_reason = @reason, waiting_hint = @hint, waiting_for_host = 1, not_before = 0
-     WHERE host = @host AND state ${among(T.park.from)} RETURNING job_id AS jobId`,
+     WHERE host = @host AND state ${among(T.park.from)}
+       -- What the stager has still to recall is not the scheduler's to park.
+       AND (staged_at IS NOT NULL OR job_id NOT IN (SELECT id FROM jobs WHERE needs_stage = 1))
+     RETURNING job_id AS jobId`,
   );
   const markJobWaiting = client.prepare(
     `UPDATE jobs SET waiting_reason = @reason, waiting_hint = @hint,

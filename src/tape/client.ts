@@ -154,7 +154,12 @@ export function createTapeClient(opts: TapeClientOptions) {
         .filter((e) => e.major >= 1 && e.major <= SUPPORTED_MAJOR)
         .sort((a, b) => b.major - a.major)[0];
       if (!usable) throw new PetrelError('TAPE_UNSUPPORTED', `this storage offers no tape API version petrel speaks (v1) at ${where.href}`, { hint: 'upgrade petrel, or tell the storage operators' });
-      const endpoint: TapeEndpoint = { origin, uri: new URL(usable.uri, origin).href, version: usable.version };
+      const uri = new URL(usable.uri, origin);
+      // Tokens go to the tape API: only over https from an https storage, and only on its own host (another port, as dCache's 3880, is fine).
+      if (uri.hostname !== url.hostname || (url.protocol === 'https:' && uri.protocol !== 'https:')) {
+        throw new PetrelError('TAPE_UNSUPPORTED', `the tape API of ${origin} is said to be at ${uri.origin}: not followed, tokens go only to the storage's own host over https`, { hint: 'tell the storage operators' });
+      }
+      const endpoint: TapeEndpoint = { origin, uri: uri.href, version: usable.version };
       discovered.set(origin, { endpoint, until: now() + (maxAgeMs(reply.res) ?? ttl) });
       return endpoint;
     },

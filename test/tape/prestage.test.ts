@@ -75,6 +75,20 @@ describe('prestage jobs', () => {
     expect(job.error?.message).toContain('1 of 4 transfers failed');
   });
 
+  it('`job retry` of a failed recall asks the storage afresh, and the file then ends on disk', async () => {
+    const server = await startTapeServer(tb, { dialect: 'dcache' });
+    server.addFile('/tape/again/f', { delayMs: 100, fail: 'drive busy' });
+    const url = `${server.url}/tape/again/f`;
+    const { agent } = await agentWith();
+    const { id } = await agent.client.submit({ kind: 'prestage', transfers: recall([url]), token: await stageToken() });
+    expect((await waitForJob(agent.client, id, finished, 30_000)).state).toBe('failed');
+    server.addFile('/tape/again/f', { delayMs: 100 });
+    await agent.client.retry(id);
+    const job = await waitForJob(agent.client, id, finished, 30_000);
+    expect(job.state).toBe('succeeded');
+    expect(server.stats.stageRequests).toBe(2);
+  });
+
   it('while on tape a job waits with the reason; cancelling it withdraws its files at the storage', async () => {
     const server = await startTapeServer(tb, { dialect: 'dcache' });
     const urls = files(server, 'slow', 5, { delayMs: 600_000 });
