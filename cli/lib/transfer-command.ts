@@ -127,7 +127,8 @@ export async function runTransferCommand(kind: Direction, paths: string[], opts:
     if (!opts.srcToken || !opts.dstToken || opts.token) throw new PetrelError('USAGE', 'give --src-token and --dst-token together, or --token for both sides');
     request.sourceToken = await readTokenFile(opts.srcToken);
     request.token = await readTokenFile(opts.dstToken);
-    warn(checkTokenFor(request.sourceToken, transfers.map((t) => ({ op: 'read' as const, url: new URL(t.source) }))).warnings);
+    // The source token reads, and for --stage also recalls, at the source.
+    warn(checkTokenFor(request.sourceToken, tokenUses(request).filter((n) => n.side === 'source').map((n) => ({ op: n.operation, url: n.url }))).warnings);
     warn(checkTokenFor(request.token, transfers.map((t) => ({ op: 'write' as const, url: new URL(t.destination) }))).warnings);
   } else {
     await attachToken(request, opts);

@@ -166,6 +166,8 @@ export function createStager(deps: StagerDeps) {
   }
 
   const sending = new Set<Promise<void>>();
+  /** Until when an endpoint that answered 429 (or was away) gets no new request. */
+  const backedOff = new Map<string, number>();
   /** Stage requests being sent, per endpoint. */
   const inFlight = new Map<string, number>();
   function sendLater(batch: Filling): void {
@@ -181,6 +183,14 @@ export function createStager(deps: StagerDeps) {
     const held = recalls.held(batch.row);
     if (!held.length) return recalls.dropRequest(batch.row);
     const uri = batch.endpoint.uri;
+    const backoff = backedOff.get(uri) ?? 0;
+    if (backoff > Date.now()) {
+      // The endpoint said 429 or was away: nothing goes to it before its backoff ends.
+      recalls.dropRequest(batch.row);
+      changed(recalls.unhold(held.map((t) => t.id), backoff));
+      wakeAt(backoff);
+      return;
+    }
     // Requests being sent count too: several batches may fill up at once.
     if (recalls.outstanding(uri) + (inFlight.get(uri) ?? 0) >= cfg.maxRequestsPerEndpoint) {
       // The endpoint has enough to do: these wait for one of its requests to end.
@@ -210,6 +220,7 @@ export function createStager(deps: StagerDeps) {
       recalls.dropRequest(batch.row);
       if (err.transient || err.code === 'IDP_UNAVAILABLE' || WAITING_CODES.has(err.code)) {
         const notBefore = Date.now() + (err.retryAfterMs ?? backoffDelay(config.retry, 1, deps.random));
+        if (err.transient) backedOff.set(uri, notBefore);
         changed(recalls.unhold(held.map((t) => t.id), notBefore));
         wakeAt(notBefore);
       } else {

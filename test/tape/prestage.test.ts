@@ -225,6 +225,19 @@ describe('copy --stage', () => {
     await sleep(1_000);
     expect(server.stats.releasedPaths.length).toBe(3);
   });
+
+  it('a --src-token that may read but not recall is refused before anything is queued, naming storage.stage', async () => {
+    const server = await startTapeServer(tb, { dialect: 'storm' });
+    server.addFile('/tape/cp2/f', {});
+    const home = await makeHome(tb);
+    onTestFinished(() => home.cleanup());
+    await writeFile(join(home.dir, 'src'), await mintToken(tb, { scope: 'storage.read:/tape', expiresIn: 3600 }), { mode: 0o600 });
+    await writeFile(join(home.dir, 'dst'), await mintToken(tb, { scope: 'storage.create:/tapecopy', expiresIn: 3600 }), { mode: 0o600 });
+    const res = await petrel(home, ['copy', '--stage', '--src-token', join(home.dir, 'src'), '--dst-token', join(home.dir, 'dst'), `${server.url}/tape/cp2/f`, `${tb.servers.b.url}/tapecopy/f`]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('storage.stage:/tape/cp2/f');
+    expect(server.stats.stageRequests).toBe(0);
+  });
 });
 
 describe('limits at the tape endpoint', () => {
