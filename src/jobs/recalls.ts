@@ -64,6 +64,18 @@ export function createRecalls(db: Db) {
         .all();
     },
 
+    /** When the next file put back for later (a busy or backed-off endpoint) becomes due, after `now`. */
+    nextToStageAt(now = Date.now()): number | undefined {
+      return (
+        db
+          .select({ at: min(transfers.notBefore) })
+          .from(transfers)
+          .innerJoin(jobs, eq(jobs.id, transfers.jobId))
+          .where(and(inArray(transfers.state, [...T.hold.from]), eq(jobs.needsStage, true), isNull(transfers.stagedAt), sql`${transfers.notBefore} > ${now}`, sql`${jobs.state} != ${J.cancel.to}`))
+          .get()?.at ?? undefined
+      );
+    },
+
     /** A stage request being filled: not yet sent (requestId null). */
     openRequest(r: { endpoint: string; origin: string; credential: string }, now = Date.now()): number {
       return db

@@ -103,6 +103,9 @@ export function createStager(deps: StagerDeps) {
       changed(rows.map((r) => r.jobId));
     }
     armFill();
+    // What was put back for later is taken then, even if the timer that was to do it fired a moment early.
+    const next = recalls.nextToStageAt();
+    if (next !== undefined) wakeAt(next);
   }
 
   /** A file as a stage request names it, with its own job's disk lifetime (a batch mixes jobs). */
@@ -130,7 +133,7 @@ export function createStager(deps: StagerDeps) {
       timer: setTimeout(() => {
         laterTimer = undefined;
         void wake();
-      }, Math.max(10, at - Date.now())),
+      }, Math.max(10, at - Date.now() + 5)),
     };
   }
 
