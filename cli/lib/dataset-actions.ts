@@ -1,5 +1,5 @@
 import { PetrelError } from '../../src/errors.js';
-import { deleteEntry, isChecksumAlgorithm, propfind, remoteDigest, type RemoteEntry } from '../../src/transfer/index.js';
+import { deleteEntry, isChecksumAlgorithm, propfind, remoteDigest, walkTree, type RemoteEntry } from '../../src/transfer/index.js';
 import { EXIT, formatBytes, print, printJson } from './output.js';
 import { remoteSession, remoteUrls } from './remote-tokens.js';
 
@@ -107,27 +107,11 @@ export async function rm(texts: string[], opts: { recursive?: boolean; force?: b
       const [self] = await propfind(session.http, url, token, 0);
       if (!self) throw new PetrelError('TRANSFER_NOT_FOUND', `${url.href}: no such file or directory`);
       if (self.type === 'dir' && !opts.recursive) throw new PetrelError('USAGE', `${url.href} is a directory`, { hint: 'pass -r to remove it with everything in it' });
-      // Breadth-first, then directories from the deepest up: each is empty when its DELETE comes.
-      const dirs: URL[] = [];
-      const queue = self.type === 'dir' ? [self.url] : [];
-      while (queue.length) {
-        const dir = queue.shift() as URL;
-        dirs.push(dir);
-        for (const e of await propfind(session.http, dir, token, 1)) {
-          if (e.type === 'dir') queue.push(e.url);
-          else {
-            await deleteEntry(session.http, e.url, token);
-            removed.push(e.url.href);
-          }
-        }
-      }
-      if (self.type === 'file') {
-        await deleteEntry(session.http, url, token);
-        removed.push(url.href);
-      }
-      for (const dir of dirs.reverse()) {
-        await deleteEntry(session.http, dir, token);
-        removed.push(dir.href);
+      // The files, then the directories from the deepest up: each is empty when its DELETE comes.
+      const tree = self.type === 'dir' ? await walkTree(session.http, self.url, token) : { files: [{ url }], dirs: [] };
+      for (const target of [...tree.files.map((f) => f.url), ...tree.dirs.reverse()]) {
+        await deleteEntry(session.http, target, token);
+        removed.push(target.href);
       }
     }
     if (opts.json) printJson({ removed });

@@ -47,9 +47,7 @@ async function jobToken(opts: TransferOptions): Promise<string | undefined> {
 
 async function plan(kind: Direction, paths: string[], opts: TransferOptions): Promise<TransferSpec[]> {
   if (opts.fromFile) {
-    const text = await readFile(opts.fromFile, 'utf8').catch((e: unknown) => {
-      throw new PetrelError('USAGE', `cannot read ${opts.fromFile}: ${(e as Error).message}`);
-    });
+    const text = await readList(opts.fromFile);
     if (paths.length > 1) throw new PetrelError('USAGE', 'with --from-file, give at most one destination directory on the command line');
     return planTransfers(kind, parsePairList(text, opts.fromFile), paths[0]);
   }

@@ -3,7 +3,7 @@ import { basename, join, relative, sep } from 'node:path';
 import type { TransferSpec } from '../../src/api/index.js';
 import type { TokenResolver } from '../../src/auth/index.js';
 import { PetrelError } from '../../src/errors.js';
-import { discard, parseLocation, propfind, send, type HttpClient, type Location } from '../../src/transfer/index.js';
+import { discard, parseLocation, propfind, send, walkTree, type HttpClient, type Location } from '../../src/transfer/index.js';
 import type { Direction } from './plan.js';
 
 /**
@@ -20,8 +20,6 @@ export interface TreeContext {
   token?: string | undefined;
 }
 
-const LISTING_CONCURRENCY = 4;
-
 async function tokenFor(ctx: TreeContext, url: URL, operation: 'read' | 'write'): Promise<string | null> {
   return ctx.token ?? (await ctx.tokens.resolve({ url, operation }))?.token ?? null;
 }
@@ -32,19 +30,7 @@ async function remoteFiles(ctx: TreeContext, root: URL): Promise<{ url: URL; rel
   const [self] = await propfind(ctx.http, root, token, 0);
   if (!self) throw new PetrelError('TRANSFER_NOT_FOUND', `${root.href}: no such directory`);
   if (self.type !== 'dir') throw new PetrelError('USAGE', `${root.href} is a file, not a directory`, { hint: 'leave out -r to transfer one file' });
-  const files: { url: URL; rel: string[] }[] = [];
-  let level: { url: URL; rel: string[] }[] = [{ url: root, rel: [] }];
-  while (level.length) {
-    const next: { url: URL; rel: string[] }[] = [];
-    for (let i = 0; i < level.length; i += LISTING_CONCURRENCY) {
-      const listed = await Promise.all(level.slice(i, i + LISTING_CONCURRENCY).map(async (d) => ({ d, entries: await propfind(ctx.http, d.url, token, 1) })));
-      for (const { d, entries } of listed) {
-        for (const e of entries) (e.type === 'dir' ? next : files).push({ url: e.url, rel: [...d.rel, e.name] });
-      }
-    }
-    level = next;
-  }
-  return files;
+  return (await walkTree(ctx.http, root, token)).files;
 }
 
 /** Each regular file under a local directory; symbolic links are skipped, never followed out of the tree. */

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { AgentConfig } from '../config.js';
 import { caFileFromEnv } from '../config.js';
 import type { TokenSlot } from '../domain.js';
@@ -38,8 +38,6 @@ export function createTokenService(deps: TokenServiceDeps) {
     logger: deps.logger,
   });
   const vault = createJobTokenVault({ walletInitialized: initialized });
-  // Names an explicit token's batches without a fingerprint of it that outlives this run.
-  const credentialKey = randomBytes(32);
   // A transfer's token: its job's explicit one, else the wallet's (a transfer that needs the user waits).
   const resolver = createTokenResolver([brokerSource(broker)]);
   const refresher = createRefresher({
@@ -77,17 +75,17 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     /**
-     * The token for recalling a transfer's source from tape (storage.stage), and whose it is, so
-     * that a stage request never mixes two: the job's explicit token (`token:<hash>`), else the
-     * wallet credential's (`wallet:<id>`), else none.
+     * The token for recalling a transfer's source from tape (storage.stage): the job's explicit
+     * token, else the wallet's, with the credential it came from (the stager never puts two
+     * credentials in one request).
      */
-    async stageTokenFor(t: Pick<TransferTask, 'kind' | 'source' | 'destination' | 'token' | 'sourceToken'> & { jobId: string }): Promise<{ token: string | null; credential: string }> {
+    async stageTokenFor(t: Pick<TransferTask, 'kind' | 'source' | 'destination' | 'token' | 'sourceToken'> & { jobId: string }): Promise<{ token: string | null; credentialId?: string | undefined }> {
       const twoSided = tokenNeeds(t).length > 1;
       const column: TokenSlot['column'] = twoSided && t.sourceToken ? 'sourceToken' : 'token';
       const explicit = vault.read(vaultKey({ jobId: t.jobId, column }), (column === 'sourceToken' ? t.sourceToken : t.token) ?? null);
-      if (explicit) return { token: explicit, credential: `token:${createHmac('sha256', credentialKey).update(explicit).digest('hex').slice(0, 16)}` };
+      if (explicit) return { token: explicit };
       const got = await resolver.resolve({ url: new URL(t.source), operation: 'stage' });
-      return got ? { token: got.token, credential: `wallet:${got.credentialId ?? got.source}` } : { token: null, credential: 'none' };
+      return got ? { token: got.token, credentialId: got.credentialId ?? got.source } : { token: null };
     },
 
     protectToken: (slot: TokenSlot, token: string): string => vault.columnFor(vaultKey(slot), token),

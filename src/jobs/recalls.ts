@@ -8,6 +8,8 @@ import { jobs, stageRequests, transfers, type StageRequestRow } from './schema.j
 
 const T = TRANSFER_MOVES;
 const J = JOB_MOVES;
+/** A held transfer let go: back to the stager's queue, out of its request. */
+const LET_GO = { state: T.unhold.to, stageRequest: null, waitingReason: null, waitingHint: null };
 
 /** A transfer held by a recall, with what the stager needs of its job. */
 export type HeldTransfer = RunnableTransfer;
@@ -243,7 +245,7 @@ export function createRecalls(db: Db) {
       return db.transaction(() => {
         const jobIds = db
           .update(transfers)
-          .set({ state: T.unhold.to, stageRequest: null, waitingReason: null, waitingHint: null, notBefore })
+          .set({ ...LET_GO, notBefore })
           .where(and(inArray(transfers.id, [...transferIds]), inArray(transfers.state, [...T.unhold.from])))
           .returning({ jobId: transfers.jobId })
           .all()
@@ -269,7 +271,7 @@ export function createRecalls(db: Db) {
         if (!unsent.length) return 0;
         const n = db
           .update(transfers)
-          .set({ state: T.unhold.to, stageRequest: null, waitingReason: null, waitingHint: null })
+          .set(LET_GO)
           .where(and(inArray(transfers.stageRequest, unsent), inArray(transfers.state, [...T.unhold.from])))
           .run().changes;
         db.delete(stageRequests).where(inArray(stageRequests.id, unsent)).run();

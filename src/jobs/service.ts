@@ -3,7 +3,6 @@ import { DEFAULT_JOB_PAGE, DEFAULT_TRANSFER_PAGE, isFinal, MAX_TRANSFERS, type T
 import type { AgentConfig } from '../config.js';
 import { PetrelError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createHmac, randomBytes } from 'node:crypto';
 import { caFileFromEnv } from '../config.js';
 import { createTapeClient } from '../tape/index.js';
 import { createHttpClient, type TransferEngine } from '../transfer/index.js';
@@ -35,11 +34,9 @@ export interface JobServiceDeps {
   protectToken?: (slot: TokenSlot, token: string) => string;
 }
 
-const RUN_KEY = randomBytes(32);
-
 /** Without a token service: the job's token as stored (an in-memory queue keeps it plain). */
 async function storedStageToken(t: HeldTransfer): Promise<StageToken> {
-  return t.token ? { token: t.token, credential: `token:${createHmac('sha256', RUN_KEY).update(t.token).digest('hex').slice(0, 16)}` } : { token: null, credential: 'none' };
+  return { token: t.token };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import type { AgentConfig } from '../config.js';
 import { asPetrelError, PetrelError, WAITING_CODES, type ErrorInfo } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -8,10 +9,10 @@ import type { HeldTransfer, Recalls } from './recalls.js';
 import type { StageRequestRow } from './schema.js';
 import type { JobStore } from './store.js';
 
-/** A recall's token and whose it is: `wallet:<credential id>`, `token:<hash>` or `none` (never two in one request). */
+/** A recall's token, and the wallet credential it came from (none for a job's explicit token). */
 export interface StageToken {
   token: string | null;
-  credential: string;
+  credentialId?: string | undefined;
 }
 
 export interface StagerDeps {
@@ -36,6 +37,7 @@ interface Filling {
 }
 
 const clock = (at: number) => new Date(at).toTimeString().slice(0, 5);
+const RETRY_HINT = 'run `petrel job retry <id>` to ask again';
 const TAKE = 500;
 
 /**
@@ -60,6 +62,12 @@ export function createStager(deps: StagerDeps) {
   let again = false;
   let polling: Promise<void> | undefined;
   let stopped = false;
+
+  // Names a job token's batches by an HMAC under a key of this run: no fingerprint of it outlives the run.
+  const runKey = randomBytes(32);
+  /** Whose token a request goes with: `wallet:<credential id>`, `token:<hmac>` or `none`; never two in one request. */
+  const credentialOf = (t: StageToken): string =>
+    t.credentialId !== undefined ? `wallet:${t.credentialId}` : t.token ? `token:${createHmac('sha256', runKey).update(t.token).digest('hex').slice(0, 16)}` : 'none';
 
   const changed = (jobIds: Iterable<string>) => {
     for (const jobId of new Set(jobIds)) {
@@ -115,10 +123,11 @@ export function createStager(deps: StagerDeps) {
 
   /** The request being filled for (endpoint, credential); a new one when there is none. */
   function batchFor(endpoint: TapeEndpoint, stageToken: StageToken): Filling {
-    const key = keyOf({ endpoint, credential: stageToken.credential });
+    const credential = credentialOf(stageToken);
+    const key = keyOf({ endpoint, credential });
     let batch = filling.get(key);
     if (!batch) {
-      batch = { row: recalls.openRequest({ endpoint: endpoint.uri, origin: endpoint.origin, credential: stageToken.credential }), endpoint, credential: stageToken.credential, token: stageToken.token, count: 0, since: Date.now() };
+      batch = { row: recalls.openRequest({ endpoint: endpoint.uri, origin: endpoint.origin, credential }), endpoint, credential, token: stageToken.token, count: 0, since: Date.now() };
       filling.set(key, batch);
     }
     return batch;
@@ -141,7 +150,7 @@ export function createStager(deps: StagerDeps) {
   function refuse(row: HeldTransfer, err: PetrelError): void {
     if (WAITING_CODES.has(err.code)) {
       store.waitTransfer(row.id, row.jobId, { reason: err.message, hint: err.hint, bytesDone: 0, bytesTotal: null });
-    } else if (err.transient || err.code === 'IDP_UNAVAILABLE') {
+    } else if (err.transient) {
       // The storage or the issuer is away for now: taken again later.
       const notBefore = Date.now() + backoffDelay(config.retry, 1, deps.random);
       store.requeueTransfer(row.id, { notBefore, bytesDone: 0, bytesTotal: null, error: err.toJSON() });
@@ -181,28 +190,23 @@ export function createStager(deps: StagerDeps) {
     sending.add(p);
   }
 
+  /** A request not sent: its files go back, to be taken into a new one from `notBefore`. */
+  function putBack(batch: Filling, held: readonly HeldTransfer[], notBefore: number): void {
+    recalls.dropRequest(batch.row);
+    changed(recalls.unhold(held.map((t) => t.id), notBefore));
+    wakeAt(notBefore);
+  }
+
   /** Sends a filled request; what the storage refuses for now goes back to be taken again later. */
   async function send(batch: Filling): Promise<void> {
     const held = recalls.held(batch.row);
     if (!held.length) return recalls.dropRequest(batch.row);
     const uri = batch.endpoint.uri;
     const backoff = backedOff.get(uri) ?? 0;
-    if (backoff > Date.now()) {
-      // The endpoint said 429 or was away: nothing goes to it before its backoff ends.
-      recalls.dropRequest(batch.row);
-      changed(recalls.unhold(held.map((t) => t.id), backoff));
-      wakeAt(backoff);
-      return;
-    }
-    // Requests being sent count too: several batches may fill up at once.
-    if (recalls.outstanding(uri) + (inFlight.get(uri) ?? 0) >= cfg.maxRequestsPerEndpoint) {
-      // The endpoint has enough to do: these wait for one of its requests to end.
-      recalls.dropRequest(batch.row);
-      const notBefore = Date.now() + cfg.firstPollMs;
-      changed(recalls.unhold(held.map((t) => t.id), notBefore));
-      wakeAt(notBefore);
-      return;
-    }
+    // The endpoint said 429 or was away: nothing goes to it before its backoff ends.
+    if (backoff > Date.now()) return putBack(batch, held, backoff);
+    // Requests being sent count too: several batches may fill up at once. These wait for one of its requests to end.
+    if (recalls.outstanding(uri) + (inFlight.get(uri) ?? 0) >= cfg.maxRequestsPerEndpoint) return putBack(batch, held, Date.now() + cfg.firstPollMs);
     inFlight.set(uri, (inFlight.get(uri) ?? 0) + 1);
     try {
       const made = await tape.stage(batch.endpoint, held.map(stageFile), batch.token);
@@ -220,13 +224,12 @@ export function createStager(deps: StagerDeps) {
     } catch (e) {
       const err = asPetrelError(e);
       logger.warn('tape recall request not taken', { endpoint: batch.endpoint.uri, files: held.length, code: err.code, reason: err.message });
-      recalls.dropRequest(batch.row);
-      if (err.transient || err.code === 'IDP_UNAVAILABLE' || WAITING_CODES.has(err.code)) {
+      if (err.transient) {
         const notBefore = Date.now() + (err.retryAfterMs ?? backoffDelay(config.retry, 1, deps.random));
-        if (err.transient) backedOff.set(uri, notBefore);
-        changed(recalls.unhold(held.map((t) => t.id), notBefore));
-        wakeAt(notBefore);
+        backedOff.set(uri, notBefore);
+        putBack(batch, held, notBefore);
       } else {
+        recalls.dropRequest(batch.row);
         changed(recalls.failed(held.map((t) => ({ transfer: t, error: err.toJSON() }))));
       }
     } finally {
@@ -291,10 +294,10 @@ export function createStager(deps: StagerDeps) {
       files = await tape.poll(endpoint, requestId, paths, token);
     } catch (e) {
       const err = asPetrelError(e);
-      if (err.code === 'TRANSFER_NOT_FOUND') return forgotten(request, held, paths);
+      if (err.code === 'TRANSFER_NOT_FOUND') return forgotten(request, held);
       if (now - request.createdAt >= cfg.stageTimeoutMs) {
         // Polls that never answer still end: the files fail with the last reason.
-        const error = { code: 'TRANSFER_TIMEOUT' as const, message: `recall ${requestId} not answering for ${Math.round(cfg.stageTimeoutMs / 3_600_000)} h (tape.stageTimeoutMs); last: ${err.message}`, hint: 'run `petrel job retry <id>` to ask again' };
+        const error = { code: 'TRANSFER_TIMEOUT' as const, message: `recall ${requestId} not answering for ${Math.round(cfg.stageTimeoutMs / 3_600_000)} h (tape.stageTimeoutMs); last: ${err.message}`, hint: RETRY_HINT };
         changed(recalls.failed(held.map((transfer) => ({ transfer, error })), now));
         recalls.finishRequest(request.id, now);
         return;
@@ -309,11 +312,11 @@ export function createStager(deps: StagerDeps) {
     const failed: { transfer: HeldTransfer; error: ErrorInfo }[] = [];
     files.forEach((f, i) => {
       const transfer = held[i] as HeldTransfer;
-      if (f.status === 'on-disk') onDisk.push({ transfer, movesOn: !needsNoMove(transfer) });
+      if (f.status === 'on-disk') onDisk.push({ transfer, movesOn: movesOn(transfer) });
       else if (f.status === 'failed') failed.push({ transfer, error: { code: 'TAPE_STAGE_FAILED', message: `${transfer.source}: ${f.error ?? 'the recall failed'}`, hint: 'ask the storage operators about the file; `petrel job retry <id>` asks again' } });
-      else if (f.status === 'cancelled') failed.push({ transfer, error: { code: 'TAPE_STAGE_FAILED', message: `${transfer.source}: the recall was cancelled at the storage`, hint: 'run `petrel job retry <id>` to ask again' } });
+      else if (f.status === 'cancelled') failed.push({ transfer, error: { code: 'TAPE_STAGE_FAILED', message: `${transfer.source}: the recall was cancelled at the storage`, hint: RETRY_HINT } });
       else if (now - request.createdAt >= cfg.stageTimeoutMs) {
-        failed.push({ transfer, error: { code: 'TRANSFER_TIMEOUT', message: `${transfer.source}: not on disk ${Math.round(cfg.stageTimeoutMs / 3_600_000)} h after its recall (tape.stageTimeoutMs)`, hint: 'run `petrel job retry <id>` to ask again' } });
+        failed.push({ transfer, error: { code: 'TRANSFER_TIMEOUT', message: `${transfer.source}: not on disk ${Math.round(cfg.stageTimeoutMs / 3_600_000)} h after its recall (tape.stageTimeoutMs)`, hint: RETRY_HINT } });
       }
     });
     const jobIds = [...recalls.onDisk(onDisk, now), ...recalls.failed(failed, now)];
@@ -321,7 +324,7 @@ export function createStager(deps: StagerDeps) {
     changed(jobIds);
     if (onDisk.length + failed.length === held.length) {
       recalls.finishRequest(request.id, now);
-      // Files that move on are released, and the request removed, once they have moved (release()).
+      // Files that move on are released, and the request removed, once they have moved (releaseMoved).
       if (!onDisk.some((d) => d.movesOn)) await forget(endpoint, requestId, token);
     }
   }
@@ -354,13 +357,13 @@ export function createStager(deps: StagerDeps) {
   }
 
   /** A prestage ends once its file is on disk; a --stage transfer goes on to move it. */
-  const needsNoMove = (t: HeldTransfer) => !parseJobOptions(t.options).stage;
+  const movesOn = (t: HeldTransfer) => Boolean(parseJobOptions(t.options).stage);
 
   /** The storage no longer knows the request (404): its files are asked for again, once. */
-  async function forgotten(request: StageRequestRow, held: HeldTransfer[], paths: string[]): Promise<void> {
+  async function forgotten(request: StageRequestRow, held: HeldTransfer[]): Promise<void> {
     const now = Date.now();
     if (request.resubmitted) {
-      const error = { code: 'TAPE_STAGE_FAILED' as const, message: `the storage forgot recall ${request.requestId} twice`, hint: 'run `petrel job retry <id>` to ask again' };
+      const error = { code: 'TAPE_STAGE_FAILED' as const, message: `the storage forgot recall ${request.requestId} twice`, hint: RETRY_HINT };
       changed(recalls.failed(held.map((transfer) => ({ transfer, error: { ...error, message: `${transfer.source}: ${error.message}` } })), now));
       recalls.finishRequest(request.id, now);
       return;
@@ -370,7 +373,7 @@ export function createStager(deps: StagerDeps) {
       const [made] = await tape.stage(endpointOf(request), held.map(stageFile), token);
       if (!made) throw new PetrelError('TRANSFER_PROTOCOL', 'the storage made no request');
       recalls.resubmitted(request.id, made.requestId, { now, firstPollMs: cfg.firstPollMs });
-      logger.warn('tape recall forgotten by the storage: asked again', { was: request.requestId, now: made.requestId, files: paths.length });
+      logger.warn('tape recall forgotten by the storage: asked again', { was: request.requestId, now: made.requestId, files: held.length });
     } catch (e) {
       recalls.polled(request.id, { now, delayMs: cfg.firstPollMs, error: asPetrelError(e).message });
     }

@@ -88,6 +88,31 @@ export async function propfind(client: HttpClient, url: URL, token: string | nul
   return entries;
 }
 
+/** A remote directory tree: its files with their path below it, and its directories (itself first), breadth-first. */
+export interface RemoteTree {
+  files: { url: URL; rel: string[] }[];
+  dirs: URL[];
+}
+
+/** Walks the collection `root` a level at a time, `concurrency` listings at once (each PROPFIND Depth: 1). */
+export async function walkTree(client: HttpClient, root: URL, token: string | null, concurrency = 4): Promise<RemoteTree> {
+  const tree: RemoteTree = { files: [], dirs: [] };
+  let level: { url: URL; rel: string[] }[] = [{ url: root, rel: [] }];
+  while (level.length) {
+    const next: { url: URL; rel: string[] }[] = [];
+    for (let i = 0; i < level.length; i += concurrency) {
+      const batch = level.slice(i, i + concurrency);
+      const listed = await Promise.all(batch.map((d) => propfind(client, d.url, token, 1)));
+      batch.forEach((d, j) => {
+        tree.dirs.push(d.url);
+        for (const e of listed[j] ?? []) (e.type === 'dir' ? next : tree.files).push({ url: e.url, rel: [...d.rel, e.name] });
+      });
+    }
+    level = next;
+  }
+  return tree;
+}
+
 /** Deletes one file or (empty) collection; a 404 is an error naming it. */
 export async function deleteEntry(client: HttpClient, url: URL, token: string | null): Promise<void> {
   const res = await send(client, { method: 'DELETE', url, token, signal: AbortSignal.timeout(60_000) });
