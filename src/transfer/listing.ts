@@ -1,4 +1,4 @@
-import { XMLParser } from 'fast-xml-parser';
+import { Parser } from 'htmlparser2';
 import { PetrelError } from '../errors.js';
 import { httpError } from './errors.js';
 import { bodyText, discard, send, type HttpClient } from './http.js';
@@ -14,8 +14,7 @@ export interface RemoteEntry {
   mtime: number | null;
 }
 
-const PROPFIND_BODY = '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>';
-const parser = new XMLParser({ removeNSPrefix: true, ignoreAttributes: true, parseTagValue: false, isArray: (name) => name === 'response' || name === 'propstat' });
+const PROPFIND_BODY = Buffer.from('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>');
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[/\u0000-\u001f\u007f]/;
@@ -29,87 +28,197 @@ function safeName(name: string, where: string): string {
 }
 
 const dirPath = (p: string) => (p.endsWith('/') ? p : `${p}/`);
+const localName = (tag: string) => tag.slice(tag.indexOf(':') + 1).toLowerCase();
 
+/** What one `<response>` of a multistatus said, before it is checked. */
 interface DavResponse {
-  href?: string;
-  propstat?: { prop?: { resourcetype?: unknown; getcontentlength?: string; getlastmodified?: string }; status?: string }[];
+  href: string;
+  isDir: boolean;
+  size: string | undefined;
+  mtime: string | undefined;
+}
+
+/** The elements whose text a response is made of. */
+const TEXT_OF = new Set(['href', 'getcontentlength', 'getlastmodified', 'status']);
+
+/**
+ * A streaming reader of a 207 multistatus: each `<response>` is handed on as soon as it is
+ * complete, so a collection of 100,000 entries is never held whole (a DOM of it took hundreds
+ * of MB). Namespace prefixes are dropped, as every WebDAV client does; of several propstats the
+ * one with status 200 is taken.
+ */
+function multistatusReader(onResponse: (r: DavResponse) => void) {
+  let sawMultistatus = false;
+  const stack: string[] = [];
+  let text = '';
+  let response: DavResponse | undefined;
+  let prop: { isDir: boolean; size: string | undefined; mtime: string | undefined; status: string | undefined } | undefined;
+  let chosen = false;
+  const parser = new Parser(
+    {
+      onopentag(tag) {
+        const name = localName(tag);
+        stack.push(name);
+        text = '';
+        if (name === 'multistatus') sawMultistatus = true;
+        else if (name === 'response') {
+          response = { href: '', isDir: false, size: undefined, mtime: undefined };
+          chosen = false;
+        } else if (name === 'propstat') prop = { isDir: false, size: undefined, mtime: undefined, status: undefined };
+        else if (name === 'collection' && prop && stack.at(-2) === 'resourcetype') prop.isDir = true;
+      },
+      ontext(data) {
+        if (TEXT_OF.has(stack.at(-1) ?? '')) text += data;
+      },
+      onclosetag(tag) {
+        const name = localName(tag);
+        stack.pop();
+        if (name === 'href' && response && stack.at(-1) === 'response') response.href = text.trim();
+        else if (prop && name === 'getcontentlength') prop.size = text.trim();
+        else if (prop && name === 'getlastmodified') prop.mtime = text.trim();
+        else if (prop && name === 'status') prop.status = text.trim();
+        else if (name === 'propstat' && prop && response) {
+          // The 200 propstat wins; without one, the first is taken.
+          const ok = !prop.status || / 200 /.test(prop.status);
+          if (ok || !chosen) Object.assign(response, { isDir: prop.isDir, size: prop.size, mtime: prop.mtime });
+          chosen ||= ok;
+          prop = undefined;
+        } else if (name === 'response' && response) {
+          const done = response;
+          response = undefined;
+          if (done.href) onResponse(done);
+        }
+        text = '';
+      },
+    },
+    { xmlMode: true, decodeEntities: true },
+  );
+  const decoder = new TextDecoder('utf-8');
+  return {
+    write: (chunk: Uint8Array) => parser.write(decoder.decode(chunk, { stream: true })),
+    end(): boolean {
+      parser.write(decoder.decode());
+      parser.end();
+      return sawMultistatus;
+    },
+  };
 }
 
 /**
  * PROPFIND with Depth 0 (the resource) or 1 (a collection's entries, never infinity, which
- * XRootD and dCache refuse or make slow). Hrefs are decoded and resolved against the request;
- * an entry outside the requested collection, or with an unsafe name, is refused.
+ * XRootD and dCache refuse or make slow), each entry handed to `onEntry` as it is read. Hrefs
+ * are decoded and resolved against the request; an entry outside the requested collection, on
+ * another host, or with an unsafe name, is refused: the listing fails at it.
  */
-export async function propfind(client: HttpClient, url: URL, token: string | null, depth: 0 | 1, signal?: AbortSignal): Promise<RemoteEntry[]> {
-  const body = Buffer.from(PROPFIND_BODY);
+export async function propfindEach(client: HttpClient, url: URL, token: string | null, depth: 0 | 1, onEntry: (e: RemoteEntry) => void, signal?: AbortSignal): Promise<void> {
   const res = await send(client, {
     method: 'PROPFIND',
     url,
     token,
-    headers: { Depth: String(depth), 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(body.length) },
-    writeBody: (w) => w.end(body),
+    headers: { Depth: String(depth), 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(PROPFIND_BODY.length) },
+    writeBody: (w) => w.end(PROPFIND_BODY),
     signal: signal ?? AbortSignal.timeout(120_000),
   });
-  if (res.status !== 207) {
-    const text = await bodyText(res.body);
-    throw httpError('listing', url, res.status, text);
-  }
-  const xml = await bodyText(res.body, 1 << 28);
-  let doc: { multistatus?: { response?: DavResponse[] } };
-  try {
-    doc = parser.parse(xml) as typeof doc;
-  } catch {
-    throw new PetrelError('TRANSFER_PROTOCOL', `the listing of ${url.href} is not XML`, { hint: 'tell the storage operators' });
-  }
+  if (res.status !== 207) throw httpError('listing', url, res.status, await bodyText(res.body));
   const base = new URL(res.url.href);
   const self = dirPath(decodeURIComponent(base.pathname));
-  const entries: RemoteEntry[] = [];
-  for (const r of doc.multistatus?.response ?? []) {
-    if (!r.href) continue;
-    const at = new URL(r.href, base);
-    const path = decodeURIComponent(at.pathname);
-    if (at.origin !== base.origin) throw new PetrelError('TRANSFER_PROTOCOL', `the listing of ${url.href} names ${at.href}, on another storage`, { hint: 'nothing was written; tell the storage operators' });
-    const ok = (r.propstat ?? []).find((p) => !p.status || / 200 /.test(p.status)) ?? r.propstat?.[0];
-    const prop = ok?.prop ?? {};
-    const isDir = typeof prop.resourcetype === 'object' && prop.resourcetype !== null && 'collection' in prop.resourcetype;
-    if (depth === 1 && dirPath(path) === self) continue;
-    if (depth === 1) {
-      const rest = path.replace(/\/+$/, '').slice(self.length);
-      if (!path.startsWith(self) || !rest) throw new PetrelError('TRANSFER_PROTOCOL', `the listing of ${url.href} names ${path}, outside it`, { hint: 'nothing was written; tell the storage operators' });
-      safeName(rest, url.href);
-    }
-    const name = depth === 1 ? path.replace(/\/+$/, '').slice(self.length) : (path.replace(/\/+$/, '').split('/').pop() ?? '');
-    const size = prop.getcontentlength !== undefined && /^\d+$/.test(String(prop.getcontentlength)) ? Number(prop.getcontentlength) : null;
-    const mtime = prop.getlastmodified ? Date.parse(String(prop.getlastmodified)) : NaN;
-    const entryUrl = new URL(base.href);
-    entryUrl.pathname = at.pathname;
-    entries.push({ url: entryUrl, name, type: isDir ? 'dir' : 'file', size: isDir ? null : size, mtime: Number.isNaN(mtime) ? null : mtime });
+  const reader = multistatusReader((r) => {
+    const entry = entryOf(r, base, self, url, depth);
+    if (entry) onEntry(entry);
+  });
+  try {
+    for await (const chunk of res.body) reader.write(chunk as Uint8Array);
+  } catch (e) {
+    res.body.destroy();
+    throw e;
   }
+  if (!reader.end()) throw new PetrelError('TRANSFER_PROTOCOL', `the listing of ${url.href} is not a WebDAV multistatus answer`, { hint: 'tell the storage operators' });
+}
+
+/** A response checked and made an entry; undefined for a collection's own entry (Depth: 1). */
+function entryOf(r: DavResponse, base: URL, self: string, url: URL, depth: 0 | 1): RemoteEntry | undefined {
+  const at = new URL(r.href, base);
+  if (at.origin !== base.origin) throw new PetrelError('TRANSFER_PROTOCOL', `the listing of ${url.href} names ${at.href}, on another storage`, { hint: 'nothing was written; tell the storage operators' });
+  let path: string;
+  try {
+    path = decodeURIComponent(at.pathname);
+  } catch {
+    throw new PetrelError('TRANSFER_PROTOCOL', `the listing of ${url.href} names ${JSON.stringify(r.href)}, which is not a valid URL path`, { hint: 'tell the storage operators' });
+  }
+  if (depth === 1 && dirPath(path) === self) return undefined;
+  const trimmed = path.replace(/\/+$/, '');
+  let name: string;
+  if (depth === 1) {
+    name = trimmed.slice(self.length);
+    if (!path.startsWith(self) || !name) throw new PetrelError('TRANSFER_PROTOCOL', `the listing of ${url.href} names ${path}, outside it`, { hint: 'nothing was written; tell the storage operators' });
+    safeName(name, url.href);
+  } else {
+    name = trimmed.split('/').pop() ?? '';
+  }
+  const size = r.size !== undefined && /^\d+$/.test(r.size) ? Number(r.size) : null;
+  const mtime = r.mtime ? Date.parse(r.mtime) : NaN;
+  const entryUrl = new URL(base.href);
+  entryUrl.pathname = at.pathname;
+  return { url: entryUrl, name, type: r.isDir ? 'dir' : 'file', size: r.isDir ? null : size, mtime: Number.isNaN(mtime) ? null : mtime };
+}
+
+/** The whole answer of propfindEach, for a resource or a collection of modest size (ls, stat). */
+export async function propfind(client: HttpClient, url: URL, token: string | null, depth: 0 | 1, signal?: AbortSignal): Promise<RemoteEntry[]> {
+  const entries: RemoteEntry[] = [];
+  await propfindEach(client, url, token, depth, (e) => entries.push(e), signal);
   return entries;
 }
 
-/** A remote directory tree: its files with their path below it, and its directories (itself first), breadth-first. */
+/** An entry met on a walk, with its path below the walk's root (segments as the listing names them). */
+export interface TreeEntry extends RemoteEntry {
+  rel: string[];
+}
+
+export interface WalkOptions {
+  /** Listings at once (each PROPFIND Depth: 1). */
+  concurrency?: number;
+  /** The token for each listing: asked again per directory, so a long walk outlives one token. */
+  token(): Promise<string | null> | string | null;
+  /** Each directory's listing, as it is read; a directory is walked after its parent's listing ends. */
+  onEntry(entry: TreeEntry): void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Walks the collection `root` breadth-first, a level at a time, a few listings at once. Entries
+ * go to `onEntry` as they are parsed: nothing but the directories still to list is held.
+ */
+export async function walkRemote(client: HttpClient, root: URL, opts: WalkOptions): Promise<void> {
+  const concurrency = opts.concurrency ?? 4;
+  let level: { url: URL; rel: string[] }[] = [{ url: root, rel: [] }];
+  while (level.length) {
+    const next: { url: URL; rel: string[] }[] = [];
+    for (let i = 0; i < level.length; i += concurrency) {
+      opts.signal?.throwIfAborted();
+      await Promise.all(
+        level.slice(i, i + concurrency).map(async (d) =>
+          propfindEach(client, d.url, await opts.token(), 1, (e) => {
+            const entry = { ...e, rel: [...d.rel, e.name] };
+            if (e.type === 'dir') next.push({ url: e.url, rel: entry.rel });
+            opts.onEntry(entry);
+          }, opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(120_000)]) : undefined),
+        ),
+      );
+    }
+    level = next;
+  }
+}
+
+/** A remote directory tree: its files, and its directories (itself first), breadth-first. */
 export interface RemoteTree {
   files: { url: URL; rel: string[] }[];
   dirs: URL[];
 }
 
-/** Walks the collection `root` a level at a time, `concurrency` listings at once (each PROPFIND Depth: 1). */
+/** The whole tree under `root`, collected (rm -r, which removes the files, then the directories deepest first). */
 export async function walkTree(client: HttpClient, root: URL, token: string | null, concurrency = 4): Promise<RemoteTree> {
-  const tree: RemoteTree = { files: [], dirs: [] };
-  let level: { url: URL; rel: string[] }[] = [{ url: root, rel: [] }];
-  while (level.length) {
-    const next: { url: URL; rel: string[] }[] = [];
-    for (let i = 0; i < level.length; i += concurrency) {
-      const batch = level.slice(i, i + concurrency);
-      const listed = await Promise.all(batch.map((d) => propfind(client, d.url, token, 1)));
-      batch.forEach((d, j) => {
-        tree.dirs.push(d.url);
-        for (const e of listed[j] ?? []) (e.type === 'dir' ? next : tree.files).push({ url: e.url, rel: [...d.rel, e.name] });
-      });
-    }
-    level = next;
-  }
+  const tree: RemoteTree = { files: [], dirs: [root] };
+  await walkRemote(client, root, { concurrency, token: () => token, onEntry: (e) => (e.type === 'dir' ? tree.dirs.push(e.url) : tree.files.push({ url: e.url, rel: e.rel })) });
   return tree;
 }
 
