@@ -30,8 +30,12 @@ export const KIND_SIDES: { readonly [K in JobKind]: { source: SideRule; destinat
   prestage: { source: { location: 'remote', operation: 'stage' }, destination: undefined },
 };
 
-/** A job's or a transfer's state: `queued → running → succeeded | failed | cancelled | skipped` (a transfer), and `waiting`. */
-export const RUN_STATES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
+/**
+ * A job's or a transfer's state: `queued → running → succeeded | failed | cancelled | skipped` (a
+ * transfer), and `waiting`. `listing` is a job's only: a -r job whose trees the agent is still
+ * listing (its transfers already listed run meanwhile).
+ */
+export const RUN_STATES = ['listing', 'queued', 'waiting', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
 /** `skipped`: the destination already held the same file (--skip-existing, --sync); nothing was sent. */

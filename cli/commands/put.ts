@@ -8,5 +8,7 @@ export function register(program: Command): void {
       .summary('upload files to storage')
       .description('Upload local SRC... to the URL DEST. Several sources (or a DEST ending in /) make DEST a directory.')
       .argument('[paths...]', 'SRC... DEST'),
-  ).action(transferAction('put'));
+  )
+    .option('--follow-symlinks', 'with -r: follow symbolic links in the local tree (without it they are skipped)')
+    .action(transferAction('put'));
 }

@@ -54,6 +54,11 @@ export async function reportOutcome(src: JobSource, job: JobView, json: boolean)
     print(`job ${job.id} cancelled: ${counts.succeeded} of ${counts.total} transfers had succeeded`);
   } else if (job.state === 'failed') {
     print(`job ${job.id} failed: ${counts.succeeded} of ${counts.total} transfers succeeded, ${counts.failed} failed${skipped}`);
+    // No transfer failed: the job itself did (a -r job's listing).
+    if (counts.failed === 0 && job.error) {
+      print(`  ${job.error.message}`);
+      if (job.error.hint) print(`    hint: ${job.error.hint}`);
+    }
     for (const t of failed?.transfers ?? []) {
       print(`  ${t.source} → ${t.destination}`);
       print(`    ${t.error?.message ?? 'failed'}`);

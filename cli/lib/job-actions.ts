@@ -42,6 +42,7 @@ export async function status(id: string, opts: Opts): Promise<number> {
   print(summary(detail));
   if (detail.waiting) print(`  waiting: ${detail.waiting.reason}${detail.waiting.hint ? ` (${detail.waiting.hint})` : ''}`);
   if (detail.error) print(`  error: ${detail.error.message}`);
+  if (detail.listing) print(`  listing: ${detail.listing.directories} director${detail.listing.directories === 1 ? 'y' : 'ies'} listed, ${detail.listing.files} file${detail.listing.files === 1 ? '' : 's'} found so far`);
   if (detail.recalls) print(`  tape: ${detail.recalls.requests} stage request${detail.recalls.requests === 1 ? '' : 's'}${detail.recalls.lastPolledAt ? `, last polled ${detail.recalls.lastPolledAt}` : ''}`);
   for (const t of detail.transfers) {
     const bytes = `${formatBytes(t.bytesDone)}/${t.bytesTotal === null ? '?' : formatBytes(t.bytesTotal)}`;
@@ -74,7 +75,7 @@ export async function retry(id: string, opts: Opts): Promise<number> {
   if (opts.json) printJson(job);
   else {
     const n = job.counts.queued + job.counts.running + job.counts.waiting;
-    print(`job ${job.id} re-queued: ${n} transfer${n === 1 ? '' : 's'} to run`);
+    print(`job ${job.id} re-queued: ${n} transfer${n === 1 ? '' : 's'} to run${job.state === 'listing' ? ', and its trees are listed again' : ''}`);
   }
   return EXIT.ok;
 }

@@ -32,6 +32,8 @@ export interface TransferOptions {
   sync?: boolean;
   /** get, put and copy: whole directory trees */
   recursive?: boolean;
+  /** put -r: follow symbolic links in the local tree */
+  followSymlinks?: boolean;
   /** get and copy: recall each source from tape first */
   stage?: boolean;
   diskLifetime?: string;
@@ -53,20 +55,9 @@ async function plan(kind: Direction, paths: string[], opts: TransferOptions): Pr
   }
   if (paths.length < 2) throw new PetrelError('USAGE', `\`petrel ${kind}\` needs a source and a destination`, { hint: `petrel ${kind} SRC... DEST` });
   const dest = paths.at(-1) as string;
-  if (opts.recursive) return planRecursive(kind, paths.slice(0, -1), dest, opts);
+  if (opts.recursive) return (await import('./tree.js')).planTrees(kind, paths.slice(0, -1), dest);
   const pairs: PairInput[] = paths.slice(0, -1).map((source) => ({ source }));
   return planTransfers(kind, pairs, dest);
-}
-
-/** -r: the trees listed here (the agent then moves the files), with the job's token or the agent's. */
-async function planRecursive(kind: Direction, sources: string[], dest: string, opts: TransferOptions): Promise<TransferSpec[]> {
-  const [{ planTree }, { remoteSession }] = await Promise.all([import('./tree.js'), import('./remote-tokens.js')]);
-  const session = await remoteSession({});
-  try {
-    return await planTree(kind, sources, dest, { http: session.http, tokens: session.tokens, token: await jobToken(opts) });
-  } finally {
-    await session.close();
-  }
 }
 
 /** What the job's token must allow: each side's operation, and the recall of each source for a job that stages. */
@@ -112,7 +103,8 @@ async function attachToken(request: SubmitJobRequest, opts: TransferOptions): Pr
 export async function runTransferCommand(kind: Direction, paths: string[], opts: TransferOptions): Promise<number> {
   const transfers = await plan(kind, paths, opts);
   const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum, ...(opts.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}), ...stageOptions(opts),
-    ...(opts.skipExisting ? { skipExisting: true } : {}), ...(opts.sync ? { sync: true } : {}) };
+    ...(opts.skipExisting ? { skipExisting: true } : {}), ...(opts.sync ? { sync: true } : {}),
+    ...(opts.recursive ? { recursive: true } : {}), ...(opts.followSymlinks ? { followSymlinks: true } : {}) };
   if (kind === 'copy') {
     request.copyMode = opts.mode ?? 'pull';
     if (opts.overwrite) request.overwrite = true;

@@ -10,7 +10,7 @@ export function addTransferOptions(cmd: Command): Command {
     .option('--token <file>', 'bearer token file (default: WLCG bearer-token discovery)')
     .addOption(new Option('--checksum <algorithm>', 'checksum to verify').choices(CHECKSUM_CHOICES).default(DEFAULT_CHECKSUM))
     .option('--from-file <file>', 'read "SRC [DEST]" pairs, one a line')
-    .option('-r, --recursive', 'whole directories: SRC/dir goes to DEST/dir/, SRC/dir/ (trailing slash) puts its contents into DEST/')
+    .option('-r, --recursive', 'whole directories, listed by the agent: SRC/dir goes to DEST/dir/, SRC/dir/ (trailing slash) puts its contents into DEST/')
     .option('--skip-existing', 'leave a destination that already holds the same file (same size; same checksum when both sides report one): it ends as skipped')
     .option('--sync', '--skip-existing, and replace a destination that differs')
     .option('--allow-insecure-redirect', 'follow redirects from https to plain http (the token never goes along)')

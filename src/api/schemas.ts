@@ -62,6 +62,13 @@ export const SubmitJobRequest = z
     skipExisting: z.boolean().optional(),
     /** --skip-existing, and a destination that differs is replaced (a copy overwrites). */
     sync: z.boolean().optional(),
+    /**
+     * Whole trees (-r): each transfer names a directory and the directory its files go under. The
+     * agent lists them (the job is `listing` meanwhile) and queues a transfer per file as it goes.
+     */
+    recursive: z.boolean().optional(),
+    /** Puts with `recursive`: follow symbolic links in the local tree (else they are skipped). */
+    followSymlinks: z.boolean().optional(),
     /** Gets and copies: recall each source from tape first, then move it as soon as it is on disk. */
     stage: z.boolean().optional(),
     /** Tape recalls: how long the recalled file should stay on disk, ISO 8601 (PT6H, P2D). */
@@ -134,6 +141,8 @@ export const JobView = z.object({
   waiting: Waiting.optional(),
   /** Jobs that recall from tape: the stage requests made for them, and when one was last polled. */
   recalls: z.object({ requests: z.number().int(), lastPolledAt: z.string().optional() }).optional(),
+  /** A -r job being listed: the directories listed and the files found so far. */
+  listing: z.object({ directories: z.number().int(), files: z.number().int() }).optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 

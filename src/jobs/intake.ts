@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { eq, or, sql } from 'drizzle-orm';
 import type { TokenSlot } from '../domain.js';
 import type { Db } from './database.js';
-import { INITIAL_STATE } from './model.js';
+import { INITIAL_STATE, JOB_MOVES } from './model.js';
 import { needsStage } from './options.js';
 import type { DuplicateDestination, NewJob, NewJobHeader, NewTransfer } from './records.js';
 import { jobs, type JobRow } from './schema.js';
@@ -29,7 +29,7 @@ export function createIntake(db: Db, st: Statements) {
     const row: JobRow = {
       id,
       kind: job.kind,
-      state: INITIAL_STATE,
+      state: job.listRoots ? JOB_MOVES.relist.to : INITIAL_STATE,
       createdAt: now,
       startedAt: null,
       finishedAt: null,
@@ -54,6 +54,8 @@ export function createIntake(db: Db, st: Statements) {
       bytesUnknown: 0,
       receiving: true,
       needsStage: needsStage(job.kind, job.options),
+      listRoots: job.listRoots ? JSON.stringify(job.listRoots) : null,
+      listedAt: null,
     };
     db.insert(jobs).values(row).run();
     return id;

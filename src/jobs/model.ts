@@ -60,7 +60,11 @@ export const JOB_MOVES = {
   settle: { from: ['running'], to: 'waiting' },
   /** Work of a waiting job is queued again. */
   requeue: { from: ['waiting'], to: 'queued' },
-  cancel: { from: ['queued', 'waiting', 'running'], to: 'cancelled' },
+  cancel: { from: ['listing', 'queued', 'waiting', 'running'], to: 'cancelled' },
+  /** A -r job's trees are listed (or the listing failed): its state is its transfers'. */
+  listed: { from: ['listing'], to: ['queued', 'waiting', 'running'] },
+  /** `petrel job retry` of a job whose listing did not end (retryJob may have just re-queued it): list the trees again. */
+  relist: { from: ['failed', 'cancelled', 'listing', 'queued'], to: 'listing' },
   /** No transfer is left to run: which end, jobEnd says. */
   finish: { from: ['queued', 'waiting', 'running', 'cancelled'], to: FINAL_STATES },
   retry: { from: ['failed', 'cancelled'], to: 'queued' },
@@ -112,6 +116,9 @@ export function transferEnd(outcome: TransferOutcome, now: number) {
   };
 }
 
+/** A -r job whose trees are not all listed: it is listing, or its listing failed or was cut off. */
+export const isUnlisted = (job: Pick<JobRow, 'listRoots' | 'listedAt'>): boolean => job.listRoots !== null && job.listedAt === null;
+
 /** The first failed transfer of a job and how many failed, for its end. */
 export interface FailureSummary {
   first: { source: string; errorCode: string | null; errorMessage: string | null; errorHint: string | null } | undefined;
@@ -123,11 +130,13 @@ export interface FailureSummary {
  * transfer failed (with the first failure's error), else succeeded. A succeeded job has nothing
  * left to retry: its explicit tokens are no longer kept.
  */
-export function jobEnd(job: Pick<JobRow, 'state' | 'transferCount'>, failures: FailureSummary, now: number): Partial<JobRow> {
-  const ended: FinalState = job.state === 'cancelled' ? 'cancelled' : failures.first ? 'failed' : 'succeeded';
+export function jobEnd(job: Pick<JobRow, 'state' | 'transferCount' | 'listRoots' | 'listedAt'>, failures: FailureSummary, now: number): Partial<JobRow> {
+  // A -r job whose listing failed keeps the listing's error (written when it failed).
+  const listingFailed = isUnlisted(job);
+  const ended: FinalState = job.state === 'cancelled' ? 'cancelled' : failures.first || listingFailed ? 'failed' : 'succeeded';
   const set: Partial<JobRow> = { state: ended, finishedAt: now, waitingReason: null, waitingHint: null };
   if (ended === 'succeeded') Object.assign(set, { token: null, sourceToken: null });
-  if (ended === 'failed' && failures.first) {
+  if (ended === 'failed' && failures.first && !listingFailed) {
     const f = failures.first;
     set.errorCode = f.errorCode;
     set.errorMessage = job.transferCount === 1 ? f.errorMessage : `${failures.count} of ${job.transferCount} transfers failed; the first: ${f.source}: ${f.errorMessage ?? f.errorCode}`;

@@ -20,10 +20,12 @@ export interface JobOptions {
   stage?: boolean;
   /** Tape recalls: how long the storage should keep the recalled file on disk (ISO 8601). */
   diskLifetime?: string;
+  /** A -r put: follow symbolic links in the local tree. */
+  followSymlinks?: boolean;
 }
 
 /** The options a submission sets, and only those (a job row stores no `false` or empty keys). */
-export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'stage' | 'diskLifetime' | 'skipExisting' | 'sync'>): JobOptions {
+export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'stage' | 'diskLifetime' | 'skipExisting' | 'sync' | 'followSymlinks'>): JobOptions {
   return {
     checksum: header.checksum,
     ...(header.copyMode ? { copyMode: header.copyMode } : {}),
@@ -34,6 +36,7 @@ export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMod
     ...(header.sync ? { sync: true } : {}),
     ...(header.stage ? { stage: true } : {}),
     ...(header.diskLifetime ? { diskLifetime: header.diskLifetime } : {}),
+    ...(header.followSymlinks ? { followSymlinks: true } : {}),
   };
 }
 
@@ -44,7 +47,7 @@ export function parseJobOptions(json: string): JobOptions {
 
 /** The part of a transfer task that comes from its job's options. */
 export function taskOptionsOf(options: JobOptions): Pick<TransferTask, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'skipExisting'> {
-  const { stage: _stage, diskLifetime: _lifetime, sync, ...task } = options;
+  const { stage: _stage, diskLifetime: _lifetime, followSymlinks: _follow, sync, ...task } = options;
   // --sync replaces what differs: for a copy, that is an overwrite.
   return sync ? { ...task, overwrite: true } : task;
 }

@@ -160,7 +160,8 @@ export function createQueue(db: Db, st: Statements) {
       if ((st.hasUnfinished.get(jobId) as { n: number }).n) return undefined;
       return db.transaction((tx) => {
         const job = tx.select().from(jobs).where(eq(jobs.id, jobId)).get();
-        if (!job || job.finishedAt !== null) return undefined;
+        // A -r job still listing has more transfers to come.
+        if (!job || job.finishedAt !== null || job.state === J.listed.from[0]) return undefined;
         const failedOf = and(eq(transfers.jobId, jobId), eq(transfers.state, T.fail.to));
         const first = tx.select().from(transfers).where(failedOf).orderBy(asc(transfers.idx)).limit(1).get();
         const count = first ? (tx.select({ n: sql<number>`count(*)` }).from(transfers).where(failedOf).get()?.n ?? 0) : 0;

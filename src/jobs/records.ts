@@ -20,6 +20,14 @@ export interface NewJobHeader {
   /** Turns the explicit token into what the token column holds (sealed, plain, or a marker). */
   protectToken?: ((slot: TokenSlot, token: string) => string) | undefined;
   options: JobOptions;
+  /** A -r job: the trees the agent lists into its transfers (it starts `listing`). */
+  listRoots?: readonly ListRoot[] | undefined;
+}
+
+/** One tree of a -r job: a directory, and the directory its files go under (the top name already in it). */
+export interface ListRoot {
+  source: string;
+  destination: string;
 }
 
 export interface NewJob extends NewJobHeader {

@@ -47,6 +47,10 @@ export const jobs = sqliteTable(
     receiving: integer('receiving', { mode: 'boolean' }).notNull().default(false),
     /** Its files are recalled from tape first (a prestage, or a get or copy with --stage): the stager's before the scheduler's. */
     needsStage: integer('needs_stage', { mode: 'boolean' }).notNull().default(false),
+    /** A -r job: JSON of the trees it transfers (ListRoot[]), listed by the agent into its transfers. */
+    listRoots: text('list_roots'),
+    /** When its trees were all listed; null while listing, or when the listing failed or was cut off. */
+    listedAt: integer('listed_at'),
   },
   (t) => [index('jobs_state_created').on(t.state, t.createdAt), index('jobs_created').on(t.createdAt)],
 );

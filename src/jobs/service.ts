@@ -9,14 +9,15 @@ import { createHttpClient, type TransferEngine } from '../transfer/index.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
-import { isRunning } from './model.js';
+import { createLister } from './lister.js';
+import { isRunning, isUnlisted, JOB_MOVES } from './model.js';
 import { jobOptionsOf } from './options.js';
 import { createRecalls, type HeldTransfer } from './recalls.js';
 import { createStager, type StagerDeps, type StageToken } from './stager.js';
 import { createScheduler, type SchedulerDeps } from './scheduler.js';
 import { createJobStore } from './store.js';
 import { createTransferPreparer, duplicateDestination } from './validate.js';
-import type { NewTransfer } from './store.js';
+import type { ListRoot, NewTransfer } from './store.js';
 import { jobView, transferView } from './views.js';
 
 export interface JobServiceDeps {
@@ -45,6 +46,9 @@ async function storedStageToken(t: HeldTransfer): Promise<StageToken> {
  */
 const INTAKE_BATCH = 500;
 
+/** The most trees one -r job may name (they are held until the job is committed). */
+const MAX_TREES = 10_000;
+
 /** The job queue as the socket API sees it: submit, look, cancel, retry, follow. */
 export function createJobService(deps: JobServiceDeps) {
   const database: OpenDatabase = openDatabase(deps.database, { exclusive: deps.database !== ':memory:' });
@@ -66,15 +70,24 @@ export function createJobService(deps: JobServiceDeps) {
 
   /** Set at stop: submissions are refused and job events no longer go out. */
   let stopping = false;
-  const tapeHttp = createHttpClient({ caFile: caFileFromEnv(), connectTimeoutMs: deps.config.connectTimeoutMs, idleTimeoutMs: deps.config.idleTimeoutMs });
+  /** For requests that move no data: the tape API's, listings, MKCOL. */
+  const controlHttp = createHttpClient({ caFile: caFileFromEnv(), connectTimeoutMs: deps.config.connectTimeoutMs, idleTimeoutMs: deps.config.idleTimeoutMs });
   const recalls = createRecalls(database.db);
   const stager = createStager({
     store,
     recalls,
-    tape: createTapeClient({ http: tapeHttp, discoveryTtlMs: deps.config.tape.discoveryTtlMs, maxFilesPerRequest: deps.config.tape.batchSize }),
+    tape: createTapeClient({ http: controlHttp, discoveryTtlMs: deps.config.tape.discoveryTtlMs, maxFilesPerRequest: deps.config.tape.batchSize }),
     config: deps.config,
     logger: deps.logger,
     stageTokenFor: deps.stageTokenFor ?? storedStageToken,
+  });
+  const lister = createLister({
+    store,
+    http: controlHttp,
+    config: deps.config,
+    logger: deps.logger,
+    tokensFor: deps.tokensFor,
+    onTransfersAdded: () => wake(),
   });
   stager.onFilesOnDisk(() => scheduler.wake());
   scheduler.onTransferDone((row) => stager.moved(row));
@@ -87,8 +100,8 @@ export function createJobService(deps: JobServiceDeps) {
   const view = (id: string): JobView => {
     const row = store.getJob(id);
     if (!row) throw jobNotFound(id);
-    if (isRunning(row.state)) scheduler.flushProgress();
-    return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id), row.needsStage ? recalls.jobRecalls(id) : undefined);
+    if (isRunning(row.state) || row.state === JOB_MOVES.relist.to) scheduler.flushProgress();
+    return jobView(row, store.counts(id), store.byteTotals(id), scheduler.liveRate(id), row.needsStage ? recalls.jobRecalls(id) : undefined, lister.progress(id));
   };
 
   // Job views are coalesced (a job of thousands of small files changes hundreds of times a
@@ -115,6 +128,7 @@ export function createJobService(deps: JobServiceDeps) {
   };
   scheduler.onJobChanged(onJobChanged);
   stager.onJobChanged(onJobChanged);
+  lister.onJobChanged(onJobChanged);
 
   /** The submissions coming in now, each by the call that gives it up. */
   const receiving = new Set<() => void>();
@@ -129,12 +143,16 @@ export function createJobService(deps: JobServiceDeps) {
   function begin(header: SubmitJobHeader) {
     if (stopping) throw shuttingDown();
     const prepare = createTransferPreparer(header.kind, header.copyMode);
+    /** A -r job's trees: few (the command line's), kept until commit; the agent lists them. */
+    const roots: ListRoot[] | undefined = header.recursive ? [] : undefined;
+    if (roots && header.kind === 'prestage') throw new PetrelError('API_BAD_REQUEST', 'a prestage job takes files, not trees (recursive)');
     const id = store.openJob({
       kind: header.kind,
       token: header.token,
       sourceToken: header.sourceToken,
       protectToken: deps.protectToken,
       options: jobOptionsOf(header),
+      listRoots: roots,
     });
     let count = 0;
     let batch: NewTransfer[] = [];
@@ -168,18 +186,22 @@ export function createJobService(deps: JobServiceDeps) {
     return {
       add: (spec: TransferSpec): void =>
         orAbandon(() => {
-          if (count >= MAX_TRANSFERS) throw new PetrelError('API_BAD_REQUEST', `a job holds at most ${MAX_TRANSFERS.toLocaleString('en')} transfers`, { hint: 'split it into several jobs' });
-          batch.push(prepare(spec, count++));
+          if (count >= (roots ? MAX_TREES : MAX_TRANSFERS)) throw new PetrelError('API_BAD_REQUEST', `a job holds at most ${(roots ? MAX_TREES : MAX_TRANSFERS).toLocaleString('en')} ${roots ? 'trees' : 'transfers'}`, { hint: 'split it into several jobs' });
+          const prepared = prepare(spec, count++);
+          if (roots) return void roots.push({ source: prepared.source, destination: prepared.destination });
+          batch.push(prepared);
           if (batch.length >= INTAKE_BATCH) flush();
         }),
       commit: (): JobView =>
         orAbandon(() => {
           if (!count) throw new PetrelError('API_BAD_REQUEST', 'the job has no transfers', { hint: 'give at least one source and destination' });
-          flush();
-          const row = store.completeJob(id, count);
+          if (roots) store.setListRoots(id, roots);
+          else flush();
+          const row = store.completeJob(id, roots ? 0 : count);
           end();
-          deps.logger.info('job submitted', { job: row.id, kind: row.kind, transfers: count });
-          wake();
+          deps.logger.info('job submitted', { job: row.id, kind: row.kind, ...(roots ? { trees: roots.length } : { transfers: count }) });
+          if (roots) lister.list(row.id);
+          else wake();
           return view(row.id);
         }),
       /** Gives the job up unless it was committed (a broken or refused request): call it in `finally`. */
@@ -191,6 +213,7 @@ export function createJobService(deps: JobServiceDeps) {
     start(): void {
       scheduler.start();
       stager.start();
+      lister.start();
     },
 
     submit(req: SubmitJobHeader & { transfers: readonly TransferSpec[] }): JobView {
@@ -229,7 +252,9 @@ export function createJobService(deps: JobServiceDeps) {
 
     async cancel(id: string): Promise<JobView> {
       if (!store.getJob(id)) throw jobNotFound(id);
-      // Its recalls are withdrawn at the storage first, while the files are still held.
+      // Its listing stops first (no more transfers), and its recalls are withdrawn at the
+      // storage while the files are still held.
+      await lister.cancel(id);
       await stager.cancel(id);
       await scheduler.cancel(id);
       return view(id);
@@ -242,9 +267,12 @@ export function createJobService(deps: JobServiceDeps) {
         throw new PetrelError('JOB_NOT_FINISHED', `job ${id} is still ${row.state}`, { hint: `wait for it with \`petrel job wait ${id}\`, or cancel it first` });
       }
       const n = store.retryJob(id);
-      if (n === 0) throw new PetrelError('JOB_NOT_FINISHED', `job ${id} has no failed or cancelled transfers to retry`);
-      deps.logger.info('job re-queued', { job: id, transfers: n });
+      // A -r job whose listing failed or was cancelled lists its trees again (what it listed before is passed over).
+      const relist = isUnlisted(row) && store.relist(id);
+      if (n === 0 && !relist) throw new PetrelError('JOB_NOT_FINISHED', `job ${id} has no failed or cancelled transfers to retry`);
+      deps.logger.info('job re-queued', { job: id, transfers: n, ...(relist ? { relisted: true } : {}) });
       wake();
+      if (relist) lister.list(id);
       return view(id);
     },
 
@@ -285,6 +313,7 @@ export function createJobService(deps: JobServiceDeps) {
     resumeWaiting: (): number => {
       const n = scheduler.resumeWaiting();
       void stager.wake();
+      lister.resume();
       return n;
     },
 
@@ -297,10 +326,11 @@ export function createJobService(deps: JobServiceDeps) {
       // Submissions still coming in are refused and taken back while the database is open.
       stopping = true;
       for (const abandon of [...receiving]) abandon();
+      await lister.stop();
       await stager.stop();
       await scheduler.stop();
       clearTimeout(emitTimer);
-      await tapeHttp.close();
+      await controlHttp.close();
       database.close();
     },
   };

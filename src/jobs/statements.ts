@@ -40,8 +40,10 @@ export class DuplicateFound extends Error {
 export function prepareStatements(db: Db) {
   const client = db.$client;
   const markTransfer = client.prepare(`UPDATE transfers SET state = ${state(T.start.to)}, run_id = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?) WHERE id = ?`);
+  // A -r job still listing records its start, and stays listing.
   const markJob = client.prepare(
-    `UPDATE jobs SET state = ${state(J.start.to)}, started_at = coalesce(started_at, ?), waiting_reason = NULL, waiting_hint = NULL WHERE id = ? AND state ${among(J.start.from)}`,
+    `UPDATE jobs SET state = CASE WHEN state ${among(J.start.from)} THEN ${state(J.start.to)} ELSE state END, started_at = coalesce(started_at, ?), waiting_reason = NULL, waiting_hint = NULL
+     WHERE id = ? AND state ${among([...J.start.from, ...J.listed.from])}`,
   );
   const progress = client.prepare('UPDATE transfers SET bytes_done = ?, bytes_total = ? WHERE id = ?');
   const insertTransfer = client.prepare(`INSERT INTO transfers (job_id, idx, source, destination, host, state) VALUES (?, ?, ?, ?, ?, ${state(INITIAL_STATE)})`);

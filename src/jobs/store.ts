@@ -1,10 +1,11 @@
 import type { Db } from './database.js';
 import { createIntake } from './intake.js';
+import { createListings } from './listings.js';
 import { createQueue } from './queue.js';
 import { createReads } from './reads.js';
 import { prepareStatements } from './statements.js';
 
-export type { ByteTotals, DuplicateDestination, NewJob, NewJobHeader, NewTransfer, RunnableTransfer } from './records.js';
+export type { ByteTotals, DuplicateDestination, ListRoot, NewJob, NewJobHeader, NewTransfer, RunnableTransfer } from './records.js';
 export { byteTotalsOf, countsOf } from './reads.js';
 
 /**
@@ -15,7 +16,7 @@ export { byteTotalsOf, countsOf } from './reads.js';
  */
 export function createJobStore(db: Db) {
   const st = prepareStatements(db);
-  return { ...createIntake(db, st), ...createQueue(db, st), ...createReads(db, st) };
+  return { ...createIntake(db, st), ...createQueue(db, st), ...createReads(db, st), ...createListings(db, st) };
 }
 
 export type JobStore = ReturnType<typeof createJobStore>;

@@ -37,7 +37,14 @@ export function transferView(row: TransferRow, live?: LiveProgress): TransferVie
   };
 }
 
-export function jobView(row: JobRow, counts: Counts, bytes: ByteTotals, rate: number, recalls?: { requests: number; lastPolledAt: number | null }): JobView {
+export function jobView(
+  row: JobRow,
+  counts: Counts,
+  bytes: ByteTotals,
+  rate: number,
+  recalls?: { requests: number; lastPolledAt: number | null },
+  listing?: { directories: number; files: number },
+): JobView {
   const checksum: ChecksumChoice = parseJobOptions(row.options).checksum;
   return {
     id: row.id,
@@ -53,6 +60,7 @@ export function jobView(row: JobRow, counts: Counts, bytes: ByteTotals, rate: nu
     rate,
     ...errorOf(row.errorCode, row.errorMessage, row.errorHint),
     ...waitingOf(row.waitingReason, row.waitingHint),
+    ...(listing ? { listing } : {}),
     ...(recalls ? { recalls: { requests: recalls.requests, ...(recalls.lastPolledAt ? { lastPolledAt: iso(recalls.lastPolledAt) } : {}) } } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Parser } from 'htmlparser2';
 import { PetrelError } from '../errors.js';
 import { httpError } from './errors.js';
@@ -158,7 +159,8 @@ function entryOf(r: DavResponse, base: URL, self: string, url: URL, depth: 0 | 1
   const size = r.size !== undefined && /^\d+$/.test(r.size) ? Number(r.size) : null;
   const mtime = r.mtime ? Date.parse(r.mtime) : NaN;
   const entryUrl = new URL(base.href);
-  entryUrl.pathname = at.pathname;
+  // A collection's URL ends in / (some servers redirect without it, and a walk lists it next).
+  entryUrl.pathname = r.isDir ? dirPath(at.pathname) : at.pathname;
   return { url: entryUrl, name, type: r.isDir ? 'dir' : 'file', size: r.isDir ? null : size, mtime: Number.isNaN(mtime) ? null : mtime };
 }
 
@@ -179,31 +181,56 @@ export interface WalkOptions {
   concurrency?: number;
   /** The token for each listing: asked again per directory, so a long walk outlives one token. */
   token(): Promise<string | null> | string | null;
-  /** Each directory's listing, as it is read; a directory is walked after its parent's listing ends. */
+  /**
+   * Each entry as it is read: a file at once, a directory once its parent's listing has ended
+   * (it is walked later). After a retried listing a file may come twice: the receiver dedupes.
+   */
   onEntry(entry: TreeEntry): void;
+  /** A directory's listing ended (entries so far may be stored: nothing of it comes again). */
+  onDirectory?(url: URL): void;
+  /** Whether a failed listing is tried again, and after how many ms (undefined: it is not). */
+  retry?(error: unknown, attempt: number): number | undefined;
   signal?: AbortSignal;
 }
 
+const LISTING_TIMEOUT_MS = 120_000;
+
 /**
- * Walks the collection `root` breadth-first, a level at a time, a few listings at once. Entries
+ * Walks the collection `root` breadth-first, a level at a time, a few listings at once. Files
  * go to `onEntry` as they are parsed: nothing but the directories still to list is held.
  */
 export async function walkRemote(client: HttpClient, root: URL, opts: WalkOptions): Promise<void> {
   const concurrency = opts.concurrency ?? 4;
+  const listOne = async (d: { url: URL; rel: string[] }, next: { url: URL; rel: string[] }[]): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const dirs: TreeEntry[] = [];
+      try {
+        const timeout = AbortSignal.timeout(LISTING_TIMEOUT_MS);
+        await propfindEach(client, d.url, await opts.token(), 1, (e) => {
+          const entry = { ...e, rel: [...d.rel, e.name] };
+          if (e.type === 'dir') dirs.push(entry);
+          else opts.onEntry(entry);
+        }, opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout);
+      } catch (e) {
+        const delay = opts.signal?.aborted ? undefined : opts.retry?.(e, attempt);
+        if (delay === undefined) throw e;
+        await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {});
+        continue;
+      }
+      for (const dir of dirs) {
+        next.push({ url: dir.url, rel: dir.rel });
+        opts.onEntry(dir);
+      }
+      opts.onDirectory?.(d.url);
+      return;
+    }
+  };
   let level: { url: URL; rel: string[] }[] = [{ url: root, rel: [] }];
   while (level.length) {
     const next: { url: URL; rel: string[] }[] = [];
     for (let i = 0; i < level.length; i += concurrency) {
       opts.signal?.throwIfAborted();
-      await Promise.all(
-        level.slice(i, i + concurrency).map(async (d) =>
-          propfindEach(client, d.url, await opts.token(), 1, (e) => {
-            const entry = { ...e, rel: [...d.rel, e.name] };
-            if (e.type === 'dir') next.push({ url: e.url, rel: entry.rel });
-            opts.onEntry(entry);
-          }, opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(120_000)]) : undefined),
-        ),
-      );
+      await Promise.all(level.slice(i, i + concurrency).map((d) => listOne(d, next)));
     }
     level = next;
   }
@@ -227,4 +254,20 @@ export async function deleteEntry(client: HttpClient, url: URL, token: string | 
   const res = await send(client, { method: 'DELETE', url, token, signal: AbortSignal.timeout(60_000) });
   if (res.status >= 300) throw httpError('removing', url, res.status, await bodyText(res.body));
   await discard(res.body);
+}
+
+/**
+ * MKCOL: makes the collection `url` (ending in /); one that is there already (405) is fine, and
+ * a missing parent (409) is made first, up to the storage's root.
+ */
+export async function makeCollection(client: HttpClient, url: URL, token: string | null, signal?: AbortSignal): Promise<void> {
+  const res = await send(client, { method: 'MKCOL', url, token, signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(60_000)]) : AbortSignal.timeout(60_000) });
+  const text = await bodyText(res.body);
+  if (res.status < 300 || res.status === 405) return;
+  const parent = new URL('..', url);
+  if (res.status === 409 && parent.pathname !== url.pathname && parent.pathname !== '/') {
+    await makeCollection(client, parent, token, signal);
+    return makeCollection(client, url, token, signal);
+  }
+  throw httpError('creating the directory', url, res.status, text);
 }

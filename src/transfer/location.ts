@@ -72,3 +72,11 @@ export function intoDirectory(dest: Location, source: Location): Location {
   url.pathname = `${url.pathname.replace(/\/*$/, '')}/${encodeURIComponent(name)}`;
   return { kind: 'remote', url };
 }
+
+/** Where the file at `rel` (path segments below a tree's root) goes under the directory `dest`. */
+export function locationUnder(dest: Location, rel: readonly string[]): string {
+  if (dest.kind === 'local') return join(dest.path, ...rel);
+  const url = new URL(dest.url.href);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/${rel.map(encodeURIComponent).join('/')}`;
+  return url.href;
+}

@@ -80,9 +80,26 @@ describe('-r', () => {
     await writeDataFile(a, '/rt/run/b.txt', 7);
   });
 
-  it('-r on a file says to leave it out', async () => {
+  it('-r on a file fails the job, saying to leave -r out', async () => {
     const res = await petrel(home, ['get', '-r', `${a.url}/rt/run/a.bin`, join(home.dir, 'three'), '--token', tokenFile]);
-    expect(res.code).toBe(2);
-    expect(res.stderr).toContain('leave out -r');
+    expect(res.code).toBe(1);
+    expect(res.stdout).toContain(`${a.url}/rt/run/a.bin is a file, not a directory`);
+    expect(res.stdout).toContain('leave out -r');
+  });
+
+  it('put -r --follow-symlinks uploads what a link in the tree points to', async () => {
+    const local = join(home.dir, 'linked');
+    await mkdir(join(local, 'real'), { recursive: true });
+    await writeFile(join(local, 'real', 'x.txt'), 'in the tree');
+    await mkdir(join(home.dir, 'elsewhere'), { recursive: true });
+    await writeFile(join(home.dir, 'elsewhere', 'y.txt'), 'through the link');
+    await symlink(join(home.dir, 'elsewhere'), join(local, 'link'));
+    // A link back up the tree is walked once, not forever.
+    await symlink(local, join(local, 'real', 'loop'));
+    const res = await petrel(home, ['put', '-r', '--follow-symlinks', '--json', `${local}/`, `${b.url}/rt/followed/`, '--token', tokenFile]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as { counts: { succeeded: number } }).counts.succeeded).toBe(2);
+    expect(await readFile(join(b.dataDir, 'rt/followed/real/x.txt'), 'utf8')).toBe('in the tree');
+    expect(await readFile(join(b.dataDir, 'rt/followed/link/y.txt'), 'utf8')).toBe('through the link');
   });
 });
