@@ -1,7 +1,9 @@
+import { checkTokenFor } from '../../src/auth/index.js';
 import { PetrelError } from '../../src/errors.js';
 import { deleteEntry, isChecksumAlgorithm, propfind, remoteDigest, walkTree, type RemoteEntry } from '../../src/transfer/index.js';
 import { EXIT, formatBytes, print, printJson } from './output.js';
 import { remoteSession, remoteUrls } from './remote-tokens.js';
+import { readSecretFile } from './secret-file.js';
 
 interface EntryJson {
   url: string;
@@ -99,6 +101,8 @@ export async function rm(texts: string[], opts: { recursive?: boolean; force?: b
       throw new PetrelError('USAGE', `refusing to remove ${url.href}: it is the root of the storage or of a namespace`, { hint: 'name what is below it, or pass --force if you mean it' });
     }
   }
+  // An explicit token is checked first: removing needs storage.modify, which create does not give.
+  if (opts.token) checkTokenFor(await readSecretFile(opts.token, 'token'), urls.map((url) => ({ op: 'delete' as const, url })));
   const session = await remoteSession(opts);
   const removed: string[] = [];
   try {

@@ -2,12 +2,15 @@
 import type { TokenOperation } from '../domain.js';
 
 export type Operation = TokenOperation;
+/** What a scope may allow: a token operation, or removing (rm), which only storage.modify grants. */
+export type ScopeOperation = Operation | 'delete';
 
-const SCOPE_NAMES: Record<Operation, { wlcg: readonly string[]; scitokens: readonly string[] }> = {
+const SCOPE_NAMES: Record<ScopeOperation, { wlcg: readonly string[]; scitokens: readonly string[] }> = {
   read: { wlcg: ['storage.read'], scitokens: ['read'] },
   // create uploads new files; modify also overwrites, and implies create.
   write: { wlcg: ['storage.create', 'storage.modify'], scitokens: ['write'] },
   stage: { wlcg: ['storage.stage'], scitokens: [] },
+  delete: { wlcg: ['storage.modify'], scitokens: ['write'] },
 };
 
 export interface ParsedScope {
@@ -30,7 +33,7 @@ export function pathCovers(scopePath: string, path: string): boolean {
 }
 
 /** Whether one scope grants `op` on `path`. */
-export function scopeGrants(scope: string, op: Operation, path: string): boolean {
+export function scopeGrants(scope: string, op: ScopeOperation, path: string): boolean {
   const parsed = parseScope(scope);
   if (!parsed) return false;
   const names = SCOPE_NAMES[op];
@@ -38,13 +41,13 @@ export function scopeGrants(scope: string, op: Operation, path: string): boolean
 }
 
 /** Whether a space-separated scope claim allows `op` on `path`. */
-export function scopeAllows(scope: string, op: Operation, path: string): boolean {
+export function scopeAllows(scope: string, op: ScopeOperation, path: string): boolean {
   return scope.split(/\s+/).some((s) => scopeGrants(s, op, path));
 }
 
 /** The narrowest WLCG scope an operation on `path` needs: what to name in errors. */
-export function neededScope(op: Operation, path: string): string {
-  return `${{ read: 'storage.read', write: 'storage.create', stage: 'storage.stage' }[op]}:${path}`;
+export function neededScope(op: ScopeOperation, path: string): string {
+  return `${{ read: 'storage.read', write: 'storage.create', stage: 'storage.stage', delete: 'storage.modify' }[op]}:${path}`;
 }
 
 /** The WLCG scopes a warm asks for at a prefix path: read always, write and stage on request. */
@@ -68,4 +71,4 @@ export function scopePath(urlPath: string, basePath = '/'): string | undefined {
   return urlPath.startsWith(`${base}/`) ? urlPath.slice(base.length) : undefined;
 }
 
-export const operationVerb = (op: Operation): string => ({ read: 'reading', write: 'writing', stage: 'staging' })[op];
+export const operationVerb = (op: ScopeOperation): string => ({ read: 'reading', write: 'writing', stage: 'staging', delete: 'removing' })[op];

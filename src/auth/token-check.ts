@@ -2,7 +2,7 @@
 import { decodeJwt } from 'jose/jwt/decode';
 import type { JWTPayload } from 'jose';
 import { PetrelError } from '../errors.js';
-import { neededScope, operationVerb, scopeAllows, type Operation } from './scopes.js';
+import { neededScope, operationVerb, scopeAllows, type ScopeOperation } from './scopes.js';
 
 export interface TokenVerdict {
   /** Said but not fatal (e.g. the token expires soon). */
@@ -14,7 +14,7 @@ export interface TokenVerdict {
  * storage can do that) and refused when it has expired, is not valid yet, or has no scope for
  * one of the paths. Tokens that are not JWTs, or carry no scope claim, pass unchecked.
  */
-export function checkTokenFor(token: string, uses: readonly { op: Operation; url: URL }[], now = Date.now()): TokenVerdict {
+export function checkTokenFor(token: string, uses: readonly { op: ScopeOperation; url: URL }[], now = Date.now()): TokenVerdict {
   let claims: JWTPayload;
   try {
     claims = decodeJwt(token);

@@ -75,6 +75,18 @@ describe('petrel rm', () => {
     expect(root.stderr).toContain('--force');
     expect(existsSync(join(a.dataDir, 'ds/tree/a.bin'))).toBe(true);
   });
+
+  it('refuses a token that may create but not modify, naming storage.modify', async () => {
+    await writeDataFile(a, '/ds/kept.bin', 10);
+    const createOnly = join(home.dir, 'create-only');
+    await writeFile(createOnly, await mintToken(tb, { scope: 'storage.read:/ds storage.create:/ds', expiresIn: 600 }), { mode: 0o600 });
+    const res = await petrel(home, ['rm', `${a.url}/ds/kept.bin`, '--token', createOnly]);
+    // As for a transfer: a token refused before anything is asked of the storage is a usage error.
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('do not allow removing /ds/kept.bin');
+    expect(res.stderr).toContain('storage.modify:/ds/kept.bin');
+    expect(existsSync(join(a.dataDir, 'ds/kept.bin'))).toBe(true);
+  });
 });
 
 describe('hostile listings', () => {
@@ -96,5 +108,11 @@ describe('hostile listings', () => {
     const res = await petrel(home, ['ls', `${server.url}/d/`]);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/outside it|another storage|cannot be a file name/);
+    // A tree download fails at the same entry, writing nothing.
+    const dest = join(home.dir, `hostile-${Math.random().toString(36).slice(2)}`);
+    const get = await petrel(home, ['get', '-r', `${server.url}/d/`, dest]);
+    expect(get.code).toBe(1);
+    expect(get.stdout).toMatch(/outside it|another storage|cannot be a file name/);
+    expect(existsSync(dest)).toBe(false);
   });
 });
