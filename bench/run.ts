@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only get,queue,tape,listing]`: Petrel against curl, gfal-copy,
+// `npm run bench [-- --quick] [-- --only get,queue,tape,listing,tree]`: Petrel against curl, gfal-copy,
 // gfal-ls and rclone on the test bed, side by side in one run; prints a table and writes bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +14,7 @@ import { compare, medianCpu, printTable, stats, timed, type CaseResult, type Com
 import { listers, LISTING_TOOLS, makeListingDir, type Lister } from './listing.js';
 import { measureQueue } from './queue.js';
 import { measureTape, TAPE_CONFIG } from './tape.js';
+import { measureTreeListing, rcloneTreeListing, startTreeServer } from './tree.js';
 import { createWatchdog } from './watchdog.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
   const onlyArg = process.argv.indexOf('--only');
   const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
   const wanted = (name: string) => !only || only.has(name);
-  ensureTools(wanted('listing') ? LISTING_TOOLS : undefined);
+  ensureTools(wanted('listing') || wanted('tree') ? LISTING_TOOLS : undefined);
   const started = Date.now();
   const tb: Testbed = await startTestbed();
   const work = await mkdtemp('/tmp/petrel-bench-');
@@ -408,6 +409,44 @@ async function main(): Promise<void> {
         results.push({ name: `agent peak RSS during the prestage of ${n} files (idle ${t.idleRssMB.toFixed(0)} MB)`, unit: 'MB', petrel: one(t.peakRssMB) });
       } finally {
         await petrel(['agent', 'stop'], tenv);
+      }
+    }
+
+    if (wanted('tree')) {
+      // An agent of its own, so its peak memory is the listing's; the stand-in holds every GET.
+      const shape = { dirs: 100, perDir: 1000 };
+      const files = shape.dirs * shape.perDir;
+      const server = await startTreeServer(tb, shape);
+      const renv = await agentHome(join(work, 'tree-home'), AGENT_CONFIG, tb.caFile);
+      await petrel(['agent', 'start'], renv);
+      try {
+        const t = await measureTreeListing({ socket: socketPath(renv), url: server.url, files, destination: join(work, 'tree-dest') });
+        const listings = server.listings();
+        const ref = commandExists('rclone') ? await rcloneTreeListing({ url: server.url, caFile: tb.caFile, files, workDir: work }).catch((e: unknown) => (e as Error).message) : 'rclone is not installed';
+        const n = files.toLocaleString('en');
+        console.log(
+          `tree: ${n} files listed by the agent in ${t.listSeconds.toFixed(2)} s (${listings} PROPFINDs), agent CPU ${t.agentCpuSeconds.toFixed(2)} s, RSS idle ${t.idleRssMB.toFixed(0)} MB, peak ${t.peakRssMB.toFixed(0)} MB; cancel ${t.cancelSeconds.toFixed(2)} s; ` +
+            (typeof ref === 'string' ? `rclone n/a (${ref})` : `rclone lsf -R ${ref.seconds.toFixed(2)} s, peak RSS ${ref.rssMB.toFixed(0)} MB`),
+        );
+        const one = (x: number) => ({ median: x, min: x, max: x, runs: [x] });
+        results.push({
+          name: `get -r of ${n} files (${shape.dirs} directories): listed into the queue by the agent`,
+          unit: 's',
+          petrel: one(t.listSeconds),
+          ...(typeof ref === 'string' ? {} : { reference: { tool: 'rclone lsf -R --files-only', stats: one(ref.seconds) }, ratio: ref.seconds / t.listSeconds }),
+          note: `from submit to the job's leaving \`listing\`, every file stored as a queued transfer (rclone only prints the names); agent CPU ${t.agentCpuSeconds.toFixed(2)} s. The storage is a stand-in in the bench process answering PROPFIND as XRootD does and holding every GET; cancelling the listed job took ${t.cancelSeconds.toFixed(2)} s.${typeof ref === 'string' ? ` rclone: n/a (${ref})` : ''}`,
+        });
+        results.push({
+          name: `agent peak RSS while listing ${n} files (idle ${t.idleRssMB.toFixed(0)} MB)`,
+          unit: 'MB',
+          petrel: one(t.peakRssMB),
+          ...(typeof ref === 'string' ? {} : { reference: { tool: 'rclone lsf -R', stats: one(ref.rssMB) }, ratio: ref.rssMB / t.peakRssMB }),
+          target: '< 120 MB',
+          met: t.peakRssMB < 120,
+        });
+      } finally {
+        await petrel(['agent', 'stop'], renv);
+        await server.close();
       }
     }
   } finally {

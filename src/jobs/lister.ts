@@ -27,8 +27,8 @@ export interface ListerDeps {
   logger: Logger;
   /** See SchedulerDeps.tokensFor; without it, the job's tokens as stored. */
   tokensFor?: ((task: TransferTask) => Promise<Pick<TransferTask, 'token' | 'sourceToken'>>) | undefined;
-  /** New transfers are queued (the scheduler wakes). */
-  onTransfersAdded(): void;
+  /** New transfers of `job` are queued (the scheduler wakes, and the stager for a job that stages). */
+  onTransfersAdded(job: JobRow): void;
 }
 
 /** What a listing has found so far, for the job's view. */
@@ -97,7 +97,7 @@ export function createLister(deps: ListerDeps) {
       if (!batch.length) return;
       const added = store.addListed(job.id, batch);
       batch = [];
-      if (added) deps.onTransfersAdded();
+      if (added) deps.onTransfersAdded(job);
       changed(job.id);
     };
     const add = (source: string, destination: string) => {

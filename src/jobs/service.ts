@@ -87,7 +87,7 @@ export function createJobService(deps: JobServiceDeps) {
     config: deps.config,
     logger: deps.logger,
     tokensFor: deps.tokensFor,
-    onTransfersAdded: () => wake(),
+    onTransfersAdded: (job) => (job.needsStage ? wake() : scheduler.wake()),
   });
   stager.onFilesOnDisk(() => scheduler.wake());
   scheduler.onTransferDone((row) => stager.moved(row));
