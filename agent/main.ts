@@ -9,7 +9,7 @@ import { createJobService } from '../src/jobs/index.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { packageVersion } from '../src/package-root.js';
 import { resolvePaths } from '../src/paths.js';
-import { createConfiguredEngine } from '../src/transfer/index.js';
+import { createAgentEngine } from '../src/federation/index.js';
 import { createTokenService } from '../src/auth/index.js';
 import { createWalletSession } from '../src/wallet/index.js';
 import { createApp } from './app.js';
@@ -48,7 +48,7 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   const tokens = createTokenService({ walletPath: paths.walletFile, config, logger, walletKey: wallet.openKey });
   const jobs = createJobService({
     database: paths.database,
-    engine: createConfiguredEngine(config),
+    engine: createAgentEngine(config),
     config,
     logger,
     runId: randomUUID(),

@@ -18,6 +18,14 @@ export const IssuerSetting = z
   .strict();
 export type IssuerSetting = z.infer<typeof IssuerSetting>;
 
+export const FederationSetting = z
+  .object({
+    /** Where its discovery document is: `https://host[:port]`. */
+    discovery: z.string().url().refine((u) => u.startsWith('https://'), 'a discovery URL is https://'),
+  })
+  .strict();
+export type FederationSetting = z.infer<typeof FederationSetting>;
+
 export const AgentConfigSchema = z
   .object({
     /** Transfers running at once, over all hosts. */
@@ -69,6 +77,22 @@ export const AgentConfigSchema = z
         stageTimeoutMs: z.number().int().min(1_000).default(7 * 86_400_000),
         /** A discovery document is trusted this long when the storage sends no Cache-Control max-age. */
         discoveryTtlMs: z.number().int().min(0).default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Pelican federations by name: `osdf` (also `stash`) is where osdf:/// URLs go (default
+     * https://osg-htc.org); another name `n` serves pelican://n/… URLs. A pelican://host/… URL
+     * whose host is no name here needs no entry: its host is the discovery host.
+     */
+    federations: z.record(z.string().min(1), FederationSetting).default({}),
+    federation: z
+      .object({
+        /** A discovery document is kept this long; a failed discovery is not asked again for failedDiscoveryTtlMs. */
+        discoveryTtlMs: z.number().int().min(0).default(30 * 60_000),
+        failedDiscoveryTtlMs: z.number().int().min(0).default(5 * 60_000),
+        /** A director's answer serves every object under its namespace for this long. */
+        namespaceTtlMs: z.number().int().min(0).default(10 * 60_000),
       })
       .strict()
       .prefault({}),

@@ -49,6 +49,8 @@ export async function status(id: string, opts: Opts): Promise<number> {
     const where = t.tape === 'on-tape' ? ' (waiting for tape)' : t.tape === 'on-disk' ? ' (on disk)' : '';
     const what = KIND_SIDES[detail.kind].destination ? `${t.source} → ${t.destination}` : t.source;
     print(`  #${t.index} ${t.state.padEnd(9)}${where} ${bytes}${t.state === 'running' ? ` ${formatBytes(t.rate)}/s` : ''}  ${what}`);
+    if (t.servedBy) print(`      served by ${t.servedBy}`);
+    for (const a of t.serverAttempts ?? []) print(`      tried first ${a.server}: ${a.error}`);
     if (t.error) print(`      ${t.state === 'failed' ? 'error' : 'last error'}: ${t.error.message}${t.attempts > 1 ? ` (attempt ${t.attempts})` : ''}`);
   }
   if (detail.nextTransfers) print(`  … more transfers: \`petrel job status ${id} --all\``);

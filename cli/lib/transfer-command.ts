@@ -37,6 +37,31 @@ export interface TransferOptions {
   /** get and copy: recall each source from tape first */
   stage?: boolean;
   diskLifetime?: string;
+  /** get: federation caches to try first (`URL+`: then the director's) */
+  cache?: string[];
+}
+
+/** `--cache A --cache B+` → [A, B, '+']: the caches in order, `+` for "then the director's". */
+export function cacheList(values: readonly string[] | undefined): string[] | undefined {
+  if (!values?.length) return undefined;
+  const out: string[] = [];
+  values.forEach((v, i) => {
+    const more = v.endsWith('+');
+    const url = more ? v.slice(0, -1) : v;
+    if (more && i !== values.length - 1) throw new PetrelError('USAGE', `--cache ${v}: only the last cache may end in +`, { hint: 'the + adds the director\'s caches after all those named' });
+    if (url) {
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw new PetrelError('USAGE', `--cache ${v} is not a URL`, { hint: 'name a cache as https://host:port' });
+      }
+      if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new PetrelError('USAGE', `--cache ${v} is not an https:// URL`);
+      out.push(parsed.origin);
+    }
+    if (more) out.push('+');
+  });
+  return out;
 }
 
 const readTokenFile = (file: string): Promise<string> => readSecretFile(file, 'token');
@@ -105,6 +130,8 @@ export async function runTransferCommand(kind: Direction, paths: string[], opts:
   const request: SubmitJobRequest = { kind, transfers, checksum: opts.checksum, ...(opts.allowInsecureRedirect ? { allowInsecureRedirect: true } : {}), ...stageOptions(opts),
     ...(opts.skipExisting ? { skipExisting: true } : {}), ...(opts.sync ? { sync: true } : {}),
     ...(opts.recursive ? { recursive: true } : {}), ...(opts.followSymlinks ? { followSymlinks: true } : {}) };
+  const caches = cacheList(opts.cache);
+  if (caches) request.caches = caches;
   if (kind === 'copy') {
     request.copyMode = opts.mode ?? 'pull';
     if (opts.overwrite) request.overwrite = true;
@@ -184,9 +211,9 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
 }
 
 async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; quiet: boolean }): Promise<number> {
-  const [{ createJobService }, { createConfiguredEngine }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
+  const [{ createJobService }, { createAgentEngine }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
     import('../../src/jobs/index.js'),
-    import('../../src/transfer/index.js'),
+    import('../../src/federation/index.js'),
     import('../../src/config.js'),
     import('../../src/paths.js'),
     import('../../src/log.js'),
@@ -195,7 +222,7 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
   const tokens = request.token ? undefined : await agentTokenSource();
   const service = createJobService({
     database: ':memory:',
-    engine: createConfiguredEngine(config),
+    engine: createAgentEngine(config),
     config,
     logger: silentLogger,
     runId: randomUUID(),

@@ -71,6 +71,16 @@ export const SubmitJobRequest = z
     followSymlinks: z.boolean().optional(),
     /** Gets and copies: recall each source from tape first, then move it as soon as it is on disk. */
     stage: z.boolean().optional(),
+    /**
+     * Federation reads (pelican://, osdf://): caches to try first, `https://host[:port]`; a last
+     * entry `+` tries the director's caches after them (as Pelican's --cache does).
+     */
+    caches: z
+      .array(z.union([z.literal('+'), z.string().url().refine((u) => u.startsWith('https://') || u.startsWith('http://'), 'a cache is an https:// URL')]))
+      .min(1)
+      .max(20)
+      .refine((c) => c.indexOf('+') === -1 || c.indexOf('+') === c.length - 1, 'only the last cache may be "+"')
+      .optional(),
     /** Tape recalls: how long the recalled file should stay on disk, ISO 8601 (PT6H, P2D). */
     diskLifetime: z
       .string()
@@ -116,6 +126,9 @@ export const TransferView = z.object({
   nextAttemptAt: z.string().optional(),
   /** Computed while streaming; `verified` when the server's digest matched. */
   checksum: z.object({ algorithm: z.string(), value: z.string(), verified: z.boolean() }).optional(),
+  /** A federation's transfer: the server (cache or origin) that served it, and those tried before. */
+  servedBy: z.string().optional(),
+  serverAttempts: z.array(z.object({ server: z.string(), error: z.string() })).optional(),
   error: ErrorInfo.optional(),
   waiting: Waiting.optional(),
   /** Jobs that recall from tape: whether the file is still on tape (its recall asked for) or on disk. */

@@ -51,7 +51,8 @@ export function prefixCovers(prefix: string, url: URL): boolean {
   } catch {
     return false;
   }
-  if (p.origin !== url.origin) return false;
+  // Scheme and host, not `origin`: a pelican:// URL's origin is opaque ("null") and would match any other.
+  if (p.protocol !== url.protocol || p.host !== url.host) return false;
   const base = p.pathname.replace(/\/+$/, '');
   return base === '' || url.pathname === base || url.pathname.startsWith(`${base}/`);
 }
@@ -60,8 +61,11 @@ export function issuerFor(issuers: readonly IssuerSetting[], url: URL): IssuerSe
   return issuers.filter((s) => prefixCovers(s.prefix, url)).sort((a, b) => b.prefix.length - a.prefix.length)[0];
 }
 
+/** A URL without its query, as messages name it (`origin` is "null" for pelican://). */
+const where = (url: URL): string => `${url.protocol}//${url.host}${url.pathname}`;
+
 const warmHint = (url: URL, operation: Operation = 'read') =>
-  `log in for it with \`petrel warm ${url.origin}${url.pathname}${operation === 'read' ? '' : ` --${operation}`}\``;
+  `log in for it with \`petrel warm ${where(url)}${operation === 'read' ? '' : ` --${operation}`}\``;
 
 export function waitingError(code: 'CREDENTIAL_NEEDED' | 'CREDENTIAL_DEAD' | 'WALLET_CLOSED', message: string, hint: string): PetrelError {
   return new PetrelError(code, message, { hint });
@@ -150,7 +154,7 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
     if (opts.wallet.initialized()) {
       throw waitingError('WALLET_CLOSED', 'the wallet is closed, so no token can be read for this transfer', 'open it with `petrel wallet open`; waiting transfers then go on by themselves');
     }
-    if (issuerFor(opts.issuers, url)) throw waitingError('CREDENTIAL_NEEDED', `no credential for ${url.origin}${url.pathname} yet`, warmHint(url));
+    if (issuerFor(opts.issuers, url)) throw waitingError('CREDENTIAL_NEEDED', `no credential for ${where(url)} yet`, warmHint(url));
     return undefined;
   }
 
@@ -233,12 +237,12 @@ export function createTokenBroker(opts: TokenBrokerOptions) {
       const key = openKey(need.url);
       if (!key) return undefined;
       const { choice, dead } = choose(await contents(key), need);
-      if (dead) throw waitingError('CREDENTIAL_DEAD', `the credential ${dead.id} for ${need.url.origin}${need.url.pathname} was refused by ${dead.issuer}`, warmHint(need.url));
+      if (dead) throw waitingError('CREDENTIAL_DEAD', `the credential ${dead.id} for ${where(need.url)} was refused by ${dead.issuer}`, warmHint(need.url));
       if (!choice) {
         // Open wallet, no credential: only a prefix with a configured issuer needs one; elsewhere
         // the storage decides (public data), as without a wallet.
         if (issuerFor(opts.issuers, need.url)) {
-          throw waitingError('CREDENTIAL_NEEDED', `the wallet has no credential for ${operationVerb(need.operation)} ${need.url.origin}${need.url.pathname}`, warmHint(need.url, need.operation));
+          throw waitingError('CREDENTIAL_NEEDED', `the wallet has no credential for ${operationVerb(need.operation)} ${where(need.url)}`, warmHint(need.url, need.operation));
         }
         return undefined;
       }

@@ -99,6 +99,8 @@ export interface TransferOutcome {
   bytesTotal: number | null;
   checksum?: { algorithm: string; value: string; verified: boolean } | undefined;
   error?: ErrorInfo | undefined;
+  servedBy?: string | undefined;
+  serverAttempts?: readonly { server: string; error: string }[] | undefined;
 }
 
 /** The fields a transfer's end writes, in one statement (rclone's finish()). */
@@ -112,6 +114,8 @@ export function transferEnd(outcome: TransferOutcome, now: number) {
     errorCode: outcome.error?.code ?? null,
     errorMessage: outcome.error?.message ?? null,
     errorHint: outcome.error?.hint ?? null,
+    servedBy: outcome.servedBy ?? null,
+    serverAttempts: outcome.serverAttempts?.length ? JSON.stringify(outcome.serverAttempts) : null,
     finishedAt: now,
   };
 }

@@ -22,10 +22,12 @@ export interface JobOptions {
   diskLifetime?: string;
   /** A -r put: follow symbolic links in the local tree. */
   followSymlinks?: boolean;
+  /** Federation reads: caches to try first; a last `+` adds the director's. */
+  caches?: string[];
 }
 
 /** The options a submission sets, and only those (a job row stores no `false` or empty keys). */
-export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'stage' | 'diskLifetime' | 'skipExisting' | 'sync' | 'followSymlinks'>): JobOptions {
+export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'stage' | 'diskLifetime' | 'skipExisting' | 'sync' | 'followSymlinks' | 'caches'>): JobOptions {
   return {
     checksum: header.checksum,
     ...(header.copyMode ? { copyMode: header.copyMode } : {}),
@@ -37,6 +39,7 @@ export function jobOptionsOf(header: Pick<SubmitJobHeader, 'checksum' | 'copyMod
     ...(header.stage ? { stage: true } : {}),
     ...(header.diskLifetime ? { diskLifetime: header.diskLifetime } : {}),
     ...(header.followSymlinks ? { followSymlinks: true } : {}),
+    ...(header.caches?.length ? { caches: header.caches } : {}),
   };
 }
 
@@ -46,7 +49,7 @@ export function parseJobOptions(json: string): JobOptions {
 }
 
 /** The part of a transfer task that comes from its job's options. */
-export function taskOptionsOf(options: JobOptions): Pick<TransferTask, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'skipExisting'> {
+export function taskOptionsOf(options: JobOptions): Pick<TransferTask, 'checksum' | 'copyMode' | 'overwrite' | 'fallback' | 'allowInsecureRedirect' | 'skipExisting' | 'caches'> {
   const { stage: _stage, diskLifetime: _lifetime, followSymlinks: _follow, sync, ...task } = options;
   // --sync replaces what differs: for a copy, that is an overwrite.
   return sync ? { ...task, overwrite: true } : task;

@@ -192,6 +192,8 @@ export function createScheduler(deps: SchedulerDeps) {
             bytesDone: result.bytesDone,
             bytesTotal: result.bytesTotal,
             checksum: result.checksum,
+            servedBy: result.servedBy,
+            serverAttempts: result.serverAttempts,
           });
           for (const listener of doneListeners) listener(row);
         },

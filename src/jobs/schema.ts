@@ -91,6 +91,10 @@ export const transfers = sqliteTable(
     stageRequest: integer('stage_request'),
     /** Its source is on disk (recalled): a `--stage` transfer goes on to move it, then releases it. */
     stagedAt: integer('staged_at'),
+    /** A federation's transfer: the server that served it, `https://host:port`. */
+    servedBy: text('served_by'),
+    /** A federation's transfer: JSON `[{server, error}]`, the servers left before, and why. */
+    serverAttempts: text('server_attempts'),
     /** The agent run that started it: rows left running by a crashed run are found by this. */
     runId: text('run_id'),
     startedAt: integer('started_at'),

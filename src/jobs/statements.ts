@@ -154,7 +154,7 @@ export function prepareStatements(db: Db) {
     nextDueAt: client.prepare(`SELECT min(not_before) AS at FROM transfers WHERE state ${among(T.start.from)} AND not_before > ?`),
     finishTransfer: client.prepare(
       `UPDATE transfers SET state = @state, bytes_done = @bytesDone, bytes_total = @bytesTotal, checksum_value = @checksumValue, checksum_verified = @checksumVerified,
-       error_code = @errorCode, error_message = @errorMessage, error_hint = @errorHint, finished_at = @finishedAt, run_id = NULL WHERE id = @id`,
+       error_code = @errorCode, error_message = @errorMessage, error_hint = @errorHint, served_by = @servedBy, server_attempts = @serverAttempts, finished_at = @finishedAt, run_id = NULL WHERE id = @id`,
     ),
     markRunning: client.transaction((transferId: number, jobId: string, runId: string, now: number) => {
       markTransfer.run(runId, now, transferId);

@@ -28,6 +28,8 @@ export function transferView(row: TransferRow, live?: LiveProgress): TransferVie
     attempts: row.attempts,
     ...(isQueued(row.state) && row.notBefore > Date.now() ? { nextAttemptAt: iso(row.notBefore) } : {}),
     ...(algorithm && value ? { checksum: { algorithm, value, verified: Boolean(row.checksumVerified) } } : {}),
+    ...(row.servedBy ? { servedBy: row.servedBy } : {}),
+    ...(row.serverAttempts ? { serverAttempts: JSON.parse(row.serverAttempts) as { server: string; error: string }[] } : {}),
     // A queued or running transfer may carry the error of its previous attempt: shown as such.
     ...errorOf(row.errorCode, row.errorMessage, row.errorHint),
     ...waitingOf(row.waitingReason, row.waitingHint),

@@ -144,6 +144,8 @@ export interface HttpRequest {
    * follows it, which strict parsers reject.
    */
   lenientParser?: boolean | undefined;
+  /** `false`: a redirect is the answer (a Pelican director's 307 is read, not followed). */
+  followRedirects?: boolean | undefined;
 }
 
 export interface HttpResponse {
@@ -232,7 +234,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
     }
     const { res } = sent;
     const location = res.headers.location;
-    if (!redirects.has(res.statusCode ?? 0) || !location) {
+    if (req.followRedirects === false || !redirects.has(res.statusCode ?? 0) || !location) {
       return { status: res.statusCode ?? 0, headers: res.headers, body: res, url };
     }
     // Stop sending to the server that redirected: a body goes again, from its start, to the next.

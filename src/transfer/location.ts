@@ -19,9 +19,10 @@ export function parseLocation(text: string, cwd = process.cwd()): Location {
         throw new PetrelError('USAGE', `not a local file URL: ${text} (${(e as Error).message})`);
       }
     }
+    if (FEDERATION_SCHEMES.has(scheme)) return { kind: 'remote', url: federationUrl(scheme, text.slice(m[0].length), text) };
     const http = SCHEMES[scheme];
     if (!http) {
-      throw new PetrelError('USAGE', `unsupported URL scheme "${m[1]}" in ${text}`, { hint: 'use https://, http://, davs://, dav:// or a local path' });
+      throw new PetrelError('USAGE', `unsupported URL scheme "${m[1]}" in ${text}`, { hint: 'use https://, http://, davs://, dav://, pelican://, osdf://, stash:// or a local path' });
     }
     let url: URL;
     try {
@@ -35,8 +36,34 @@ export function parseLocation(text: string, cwd = process.cwd()): Location {
   return { kind: 'local', path: resolve(cwd, text) };
 }
 
-/** What the per-host limit counts against: scheme://host:port. */
+/** Pelican federations' schemes: `pelican://<federation host>/path`, and OSDF's `osdf:///path` (`stash:///path` is its old name). */
+const FEDERATION_SCHEMES = new Set(['pelican:', 'osdf:', 'stash:']);
+
+/** Whether a URL names an object in a federation, which its director routes to a server. */
+export const isFederated = (url: URL): boolean => FEDERATION_SCHEMES.has(url.protocol);
+
+/**
+ * `pelican://host[:port]/path` as written (its host is the federation's discovery host);
+ * `osdf:///path` and `stash:///path` as `osdf:///path`, with `osdf://a/b` read as `osdf:///a/b`
+ * (as Pelican reads it).
+ */
+function federationUrl(scheme: string, rest: string, text: string): URL {
+  let url: URL;
+  try {
+    url = scheme === 'pelican:' ? new URL(`pelican://${rest}`) : new URL(`osdf:///${rest.replace(/^\/+/, '')}`);
+  } catch {
+    throw new PetrelError('USAGE', `not a valid URL: ${text}`);
+  }
+  if (scheme === 'pelican:' && !url.hostname) {
+    throw new PetrelError('USAGE', `the URL ${text} names no federation`, { hint: 'write pelican://<federation host>/<path>, or osdf:///<path> for the OSDF' });
+  }
+  if (url.pathname === '' || url.pathname === '/') throw new PetrelError('USAGE', `the URL ${text} names no path in its federation`);
+  return url;
+}
+
+/** What the per-host limit counts against: scheme://host:port (a federation counts as one host). */
 export function hostKey(url: URL): string {
+  if (isFederated(url)) return `${url.protocol}//${url.host}`;
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   return `${url.protocol}//${url.hostname}:${port}`;
 }

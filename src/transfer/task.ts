@@ -27,6 +27,8 @@ export interface TransferTask {
   checksum: ChecksumChoice;
   /** The code of the previous attempt's failure: a second checksum mismatch is final. */
   previousError?: string | null;
+  /** Federation reads: caches to try first (`--cache`); a last entry `+` adds the director's after them. */
+  caches?: string[] | undefined;
 }
 
 export interface TransferProgress {
@@ -44,6 +46,15 @@ export interface TransferResult extends TransferProgress {
   checksum?: { algorithm: string; value: string; verified: boolean };
   /** Nothing was sent: the destination already held the same file. */
   skipped?: boolean;
+  /** A federation's transfer: the server that served it (`https://host:port`). */
+  servedBy?: string;
+  /** A federation's transfer: the servers tried before, and why each was left. */
+  serverAttempts?: ServerAttempt[];
+}
+
+export interface ServerAttempt {
+  server: string;
+  error: string;
 }
 
 export interface TransferEngine {

@@ -422,7 +422,7 @@ async function createIdp(root: string, bed: IdpBed): Promise<IdpInfo> {
 // ---------------------------------------------------------------------------------------------
 // XRootD
 
-function xrootdConfig(dir: string, pki: string, port: number, tpc = true): string {
+function xrootdConfig(dir: string, pki: string, port: number, tpc = true, publicRead = false): string {
   return `# Petrel test bed XRootD server (generated)
 all.export /
 oss.localroot ${dir}/data
@@ -435,15 +435,17 @@ xrd.tlsca certdir ${pki}/cadir
 ${tpc ? 'http.exthandler xrdtpc libXrdHttpTPC.so' : '# no third-party copy (a storage that refuses COPY)'}
 http.header2cgi Authorization authz
 ofs.authorize 1
-ofs.authlib libXrdAccSciTokens.so config=${dir}/scitokens.cfg
+${publicRead ? `# Paths in authdb may be read without a token: a request with none passes to the authdb.
+acc.authdb ${dir}/authdb
+ofs.authlib ++ libXrdAccSciTokens.so config=${dir}/scitokens.cfg` : `ofs.authlib libXrdAccSciTokens.so config=${dir}/scitokens.cfg`}
 xrootd.chksum max 4 adler32 md5 crc32c crc32
 `;
 }
 
-function scitokensConfig(port: number, issuer: string, idp: string, user: string): string {
+function scitokensConfig(port: number, issuer: string, idp: string, user: string, publicRead = false): string {
   return `[Global]
 audience = https://localhost:${port}, https://127.0.0.1:${port}, ${AUDIENCE}
-
+${publicRead ? 'onmissing = passthrough\n' : ''}
 [Issuer test]
 issuer = ${issuer}
 base_path = /
@@ -517,7 +519,7 @@ class ServerStartError extends Error {
 }
 
 async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer' | 'idp'>, name: string, acct: Account,
-  port?: number, opts: { tpc?: boolean } = {}): Promise<XrootdServer> {
+  port?: number, opts: { tpc?: boolean; publicRead?: string[] } = {}): Promise<XrootdServer> {
   if (!NAME_RE.test(name) || ['pki', 'issuer', 'idp'].includes(name)) throw new Error(`testbed: bad server name "${name}"`);
   const dir = join(tb.root, name);
   const pki = join(tb.root, 'pki');
@@ -542,8 +544,10 @@ async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer' | '
       pidFile: join(dir, 'xrootd.pid'), logFile: join(dir, 'xrootd.log'), startScript: join(dir, 'start.sh'),
       uid: acct.uid, gid: acct.gid,
     };
-    await writeFileMode(join(dir, 'xrootd.cfg'), xrootdConfig(dir, pki, p, opts.tpc ?? true), 0o644);
-    await writeFileMode(join(dir, 'scitokens.cfg'), scitokensConfig(p, tb.issuer.url, tb.idp.url, acct.user), 0o644);
+    const publicRead = Boolean(opts.publicRead?.length);
+    await writeFileMode(join(dir, 'xrootd.cfg'), xrootdConfig(dir, pki, p, opts.tpc ?? true, publicRead), 0o644);
+    await writeFileMode(join(dir, 'scitokens.cfg'), scitokensConfig(p, tb.issuer.url, tb.idp.url, acct.user, publicRead), 0o644);
+    if (publicRead) await writeFileMode(join(dir, 'authdb'), `u * ${(opts.publicRead ?? []).map((path) => `${path} lr`).join(' ')}\n`, 0o644);
     await writeFileMode(s.startScript, startScriptText(s, tb, acct.user), 0o755);
     await writeFileMode(join(dir, 'server.json'), `${JSON.stringify(s, null, 2)}\n`, 0o644);
     try {
@@ -653,12 +657,13 @@ async function stopPid(pidFile: string, signal: NodeJS.Signals): Promise<void> {
 
 /**
  * One more XRootD server `name` (own data dir, same CA and issuer), e.g. for tests that kill
- * servers. `stopTestbed` stops it too.
+ * servers. `stopTestbed` stops it too. `publicRead`: paths anyone may read without a token (an
+ * authdb behind the token plugin), as a public namespace's servers serve them.
  */
-export async function startXrootd(tb: TestbedInfo, name: string, opts: { port?: number; tpc?: boolean } = {}): Promise<XrootdServer> {
+export async function startXrootd(tb: TestbedInfo, name: string, opts: { port?: number; tpc?: boolean; publicRead?: string[] } = {}): Promise<XrootdServer> {
   const a = tb.servers.a;
   const acct: Account = { user: (await accountName(a.uid)) ?? String(a.uid), uid: a.uid, gid: a.gid };
-  return createXrootd(tb, name, acct, opts.port, { tpc: opts.tpc ?? true });
+  return createXrootd(tb, name, acct, opts.port, { tpc: opts.tpc ?? true, ...(opts.publicRead ? { publicRead: opts.publicRead } : {}) });
 }
 
 async function accountName(uid: number): Promise<string | undefined> {

@@ -1,0 +1,15 @@
+import { caFileFromEnv, type AgentConfig } from '../config.js';
+import { createConfiguredEngine, createHttpClient, type TransferEngine } from '../transfer/index.js';
+import { createFederatedEngine } from './engine.js';
+import { createRouter, type FederationRouter } from './router.js';
+
+/** The router as config.json sets it up, on its own connection pool (director answers are small). */
+export function createConfiguredRouter(config: AgentConfig): FederationRouter {
+  const client = createHttpClient({ caFile: caFileFromEnv(), idleTimeoutMs: config.idleTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+  return createRouter({ client, federations: config.federations, ...config.federation });
+}
+
+/** The engine the agent and the CLI's foreground runs use: federation URLs routed, the rest straight to the HTTP engine. */
+export function createAgentEngine(config: AgentConfig, router: FederationRouter = createConfiguredRouter(config)): TransferEngine {
+  return createFederatedEngine(createConfiguredEngine(config), router);
+}

@@ -1,0 +1,208 @@
+// Reads and writes through a Pelican federation: the stand-in director (test/helpers/federation.ts)
+// in front of three real XRootD servers of the test bed, an origin and two "caches" serving the
+// same files (Pelican's cache cannot run here; see the helper's header).
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { JobDetail, JobView } from '../../src/api/index.js';
+import { finished, makeHome, petrel, startAgent, waitForJob, type Home, type RunningAgent } from '../helpers/agent.js';
+import { standInFederation, type StandInFederation } from '../helpers/federation.js';
+import { mintToken, restartServer, startXrootd, stopServer, writeDataFile, type XrootdServer } from '../testbed/index.js';
+
+const tb = inject('testbed');
+
+let origin: XrootdServer;
+let cache1: XrootdServer;
+let cache2: XrootdServer;
+let fed: StandInFederation;
+let home: Home;
+let tokenFile: string;
+const small = randomBytes(100_000);
+
+/** The same file on the origin and both caches, as a federation's caches would hold it. */
+async function everywhere(path: string, data: Buffer): Promise<void> {
+  for (const s of [origin, cache1, cache2]) await writeDataFile(s, path, data);
+}
+
+beforeAll(async () => {
+  const started = await Promise.all(['forigin', 'fcache1', 'fcache2'].map((n) => startXrootd(tb, n, { publicRead: ['/pub', '/bulk'] })));
+  [origin, cache1, cache2] = started as [XrootdServer, XrootdServer, XrootdServer];
+  fed = await standInFederation(tb, [
+    { prefix: '/pub', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: false },
+    { prefix: '/bulk', caches: [cache1.url], origin: origin.url, requireToken: false },
+    { prefix: '/prot', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: true, writable: true, issuers: [tb.issuer.url] },
+  ]);
+  home = await makeHome(tb, { retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 1000 } });
+  tokenFile = join(home.dir, 'token');
+  await writeFile(tokenFile, await mintToken(tb, { scope: 'storage.read:/prot storage.create:/prot storage.modify:/prot', expiresIn: 3600 }), { mode: 0o600 });
+  await everywhere('/pub/data/small.bin', small);
+  await everywhere('/prot/data/small.bin', small);
+});
+afterAll(async () => {
+  await petrel(home, ['agent', 'stop']);
+  await fed.close();
+  await Promise.all([origin, cache1, cache2].map((s) => stopServer(s)));
+  await home.cleanup();
+});
+beforeEach(() => {
+  fed.queries.length = 0;
+});
+
+const pelican = (path: string) => `pelican://${fed.host}${path}`;
+
+async function statusJson(id: string): Promise<JobDetail> {
+  const res = await petrel(home, ['job', 'status', id, '--json']);
+  expect(res.code, res.stderr).toBe(0);
+  return JSON.parse(res.stdout) as JobDetail;
+}
+
+describe('reads through a federation', () => {
+  it('reads a public object from the best cache without a token, and job status names the cache', async () => {
+    const dest = join(home.dir, 'pub-small.bin');
+    const res = await petrel(home, ['get', '-q', '--async', '--wait', '--json', pelican('/pub/data/small.bin'), dest]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(dest)).toEqual(small);
+    const job = JSON.parse(res.stdout) as JobView;
+    const status = await statusJson(job.id);
+    expect(status.transfers[0]?.servedBy).toBe(cache1.url);
+    const text = await petrel(home, ['job', 'status', job.id]);
+    expect(text.stdout).toContain(`served by ${cache1.url}`);
+    // A read is a GET to the director, which sent it to a cache; the job id went along.
+    expect(fed.queries).toEqual([{ method: 'GET', path: '/pub/data/small.bin', directRead: false, jobId: job.id }]);
+  });
+
+  it('a protected namespace is read with the job token; without one the transfer waits for a login', async () => {
+    const dest = join(home.dir, 'prot-small.bin');
+    const ok = await petrel(home, ['get', '-q', pelican('/prot/data/small.bin'), dest, '--token', tokenFile]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(await readFile(dest)).toEqual(small);
+
+    const agent: RunningAgent = await startAgent(home);
+    try {
+      const sub = await petrel(home, ['get', '--async', pelican('/prot/data/small.bin'), join(home.dir, 'prot-none.bin')]);
+      expect(sub.code, sub.stderr).toBe(0);
+      const waiting = await waitForJob(agent.client, sub.stdout.trim(), (j) => j.state === 'waiting');
+      expect(waiting.waiting?.reason).toContain(`pelican://${fed.host}/prot needs a token for reading`);
+      expect(waiting.waiting?.hint).toContain(`petrel warm ${pelican('/prot/data/small.bin')}`);
+      await petrel(home, ['job', 'cancel', sub.stdout.trim()]);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('the cache killed mid-transfer: the read moves to the next cache and resumes from the bytes it has', async () => {
+    // The second cache's copy differs in its first half: a file that ends with cache 1's first
+    // bytes and cache 2's last ones proves the read went on from where it was (a Range), not afresh.
+    const size = 384 << 20;
+    const first = randomBytes(size);
+    const second = Buffer.concat([randomBytes(size / 2), first.subarray(size / 2)]);
+    await writeDataFile(origin, '/pub/big.bin', first);
+    await writeDataFile(cache1, '/pub/big.bin', first);
+    await writeDataFile(cache2, '/pub/big.bin', second);
+    const agent = await startAgent(home);
+    try {
+      const dest = join(home.dir, 'big.bin');
+      const sub = await petrel(home, ['get', '--async', '--checksum', 'none', pelican('/pub/big.bin'), dest]);
+      expect(sub.code, sub.stderr).toBe(0);
+      const id = sub.stdout.trim();
+      const during = await waitForJob(agent.client, id, (j) => j.bytesDone > 16 << 20 || finished(j));
+      expect(finished(during), 'the download ended before the cache could be killed').toBe(false);
+      const killedAt = during.bytesDone;
+      await stopServer(cache1, 'SIGKILL');
+      const done = await waitForJob(agent.client, id, finished);
+      expect(done.state, JSON.stringify(done)).toBe('succeeded');
+      const t = (await statusJson(id)).transfers[0];
+      expect(t?.servedBy).toBe(cache2.url);
+      expect(t?.serverAttempts?.map((a) => a.server)).toEqual([cache1.url]);
+      expect(t?.attempts).toBe(1);
+      const got = await readFile(dest);
+      expect(got.length).toBe(size);
+      // Up to where cache 1 was cut off the bytes are its own, after that cache 2's.
+      expect(got.subarray(0, killedAt).equals(first.subarray(0, killedAt))).toBe(true);
+      expect(got.subarray(size / 2).equals(second.subarray(size / 2))).toBe(true);
+      const status = await petrel(home, ['job', 'status', id]);
+      expect(status.stdout).toContain(`served by ${cache2.url}`);
+      expect(status.stdout).toContain(`tried first ${cache1.url}:`);
+    } finally {
+      await agent.stop();
+      await restartServer(cache1);
+    }
+  });
+
+  it('--cache names the cache to read from first', async () => {
+    const dest = join(home.dir, 'pinned.bin');
+    const res = await petrel(home, ['get', '-q', '--async', '--wait', '--json', '--cache', cache2.url, pelican('/pub/data/small.bin'), dest]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const status = await statusJson((JSON.parse(res.stdout) as JobView).id);
+    expect(status.transfers[0]?.servedBy).toBe(cache2.url);
+  });
+
+  it('a job of 2,000 files in one namespace asks the director once (a namespace the agent has not seen)', async () => {
+    const n = 2000;
+    const list: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const data = Buffer.from(`file ${i}\n`);
+      await writeDataFile(cache1, `/bulk/many/f${i}.txt`, data);
+      list.push(`${pelican(`/bulk/many/f${i}.txt`)} ${join(home.dir, 'many', `f${i}.txt`)}`);
+    }
+    const listFile = join(home.dir, 'many.list');
+    await writeFile(listFile, `${list.join('\n')}\n`);
+    const res = await petrel(home, ['get', '-q', '--async', '--wait', '--json', '--from-file', listFile, join(home.dir, 'many/')], { timeoutMs: 300_000 });
+    expect(res.code, res.stdout.slice(-2000) + res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as JobView).counts.succeeded).toBe(n);
+    expect(await readFile(join(home.dir, 'many', 'f1999.txt'), 'utf8')).toBe('file 1999\n');
+    expect(fed.queries).toEqual([{ method: 'GET', path: expect.stringMatching(/^\/bulk\/many\/f\d+\.txt$/) as unknown as string, directRead: false, jobId: expect.any(String) as unknown as string }]);
+  }, 300_000);
+
+  it('osdf:/// goes to the federation config.json names for osdf', async () => {
+    const osdfHome = await makeHome(tb, { federations: { osdf: { discovery: fed.url } } });
+    try {
+      const dest = join(osdfHome.dir, 'osdf.bin');
+      const res = await petrel(osdfHome, ['get', '-q', 'osdf:///pub/data/small.bin', dest]);
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      expect(await readFile(dest)).toEqual(small);
+      const stash = await petrel(osdfHome, ['get', '-q', 'stash:///pub/data/small.bin', join(osdfHome.dir, 'stash.bin')]);
+      expect(stash.code, stash.stdout + stash.stderr).toBe(0);
+    } finally {
+      await osdfHome.cleanup();
+    }
+  });
+
+  it('a path no namespace serves fails with the director\'s 404 in its own words', async () => {
+    const res = await petrel(home, ['get', pelican('/nowhere/x.bin'), join(home.dir, 'x.bin')]);
+    expect(res.code).toBe(1);
+    expect(res.stdout + res.stderr).toContain(`no namespace of pelican://${fed.host} serves /nowhere/x.bin`);
+  });
+
+  it('a director that answers 429 (just restarted) is asked again', async () => {
+    fed.throttle(1);
+    const dest = join(home.dir, 'throttled.bin');
+    const res = await petrel(home, ['get', '-q', pelican('/pub/data/small.bin'), dest]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(dest)).toEqual(small);
+    expect(fed.queries.length).toBe(2);
+  });
+});
+
+describe('writes through a federation', () => {
+  it('put goes to the origin the director names', async () => {
+    const local = join(home.dir, 'up.bin');
+    const data = randomBytes(50_000);
+    await writeFile(local, data);
+    const res = await petrel(home, ['put', '-q', local, pelican('/prot/up/up.bin'), '--token', tokenFile]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(join(origin.dataDir, 'prot/up/up.bin'))).toEqual(data);
+    expect(fed.queries.map((q) => q.method)).toEqual(['PUT']);
+  });
+
+  it('a namespace without a writable origin: put fails saying so', async () => {
+    const local = join(home.dir, 'up2.bin');
+    await writeFile(local, 'x');
+    const pubToken = join(home.dir, 'pub-token');
+    await writeFile(pubToken, await mintToken(tb, { scope: 'storage.create:/pub', expiresIn: 600 }), { mode: 0o600 });
+    const res = await petrel(home, ['put', local, pelican('/pub/up2.bin'), '--token', pubToken]);
+    expect(res.code).toBe(1);
+    expect(res.stdout + res.stderr).toContain(`no origin of pelican://${fed.host} takes writes under /pub/up2.bin`);
+  });
+});
