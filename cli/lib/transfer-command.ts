@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ChecksumChoice, SubmitJobRequest, TransferSpec, AgentClient } from '../../src/api/index.js';
 import type { CopyMode } from '../../src/domain.js';
-import { checkTokenFor, agentSource, createTokenResolver, discoveredToken, tokenNeeds, tokensForTask } from '../../src/auth/index.js';
+import { agentSource, createTokenResolver, discoveredToken, tokenNeeds, tokensForTask } from '../../src/auth/index.js';
 import { PetrelError, WAITING_CODES } from '../../src/errors.js';
 import { planRecalls, planTransfers, parsePairList, type Direction, type PairInput } from './plan.js';
 import { parseDiskLifetime } from '../../src/tape/index.js';
@@ -12,6 +12,7 @@ import { agentClient, ensureAgent } from './agent-process.js';
 import { followJob, reportOutcome, type JobSource } from './follow.js';
 import { EXIT, print, printJson } from './output.js';
 import { readSecretFile } from './secret-file.js';
+import { checkToken } from './token-uses.js';
 
 export interface TransferOptions {
   async?: boolean;
@@ -120,7 +121,8 @@ async function readList(file: string): Promise<string> {
 async function attachToken(request: SubmitJobRequest, opts: TransferOptions): Promise<void> {
   const token = await jobToken(opts);
   if (!token) return;
-  if (!opts.json) for (const w of checkTokenFor(token, tokenUses(request).map((n) => ({ op: n.operation, url: n.url }))).warnings) process.stderr.write(`petrel: warning: ${w}\n`);
+  const verdict = await checkToken(token, tokenUses(request).map((n) => ({ op: n.operation, url: n.url })));
+  if (!opts.json) for (const w of verdict.warnings) process.stderr.write(`petrel: warning: ${w}\n`);
   request.token = token;
 }
 
@@ -145,8 +147,8 @@ export async function runTransferCommand(kind: Direction, paths: string[], opts:
     request.sourceToken = await readTokenFile(opts.srcToken);
     request.token = await readTokenFile(opts.dstToken);
     // The source token reads, and for --stage also recalls, at the source.
-    warn(checkTokenFor(request.sourceToken, tokenUses(request).filter((n) => n.side === 'source').map((n) => ({ op: n.operation, url: n.url }))).warnings);
-    warn(checkTokenFor(request.token, transfers.map((t) => ({ op: 'write' as const, url: new URL(t.destination) }))).warnings);
+    warn((await checkToken(request.sourceToken, tokenUses(request).filter((n) => n.side === 'source').map((n) => ({ op: n.operation, url: n.url })))).warnings);
+    warn((await checkToken(request.token, transfers.map((t) => ({ op: 'write' as const, url: new URL(t.destination) })))).warnings);
   } else {
     await attachToken(request, opts);
   }

@@ -1,5 +1,6 @@
-import { createTokenBroker, createOidc, type Oidc, agentSource, brokerSource, createTokenResolver, discoverySource, noTokenError, type TokenSource, storeCredential, warmOne, warmTargets } from '../../src/auth/index.js';
-import { caFileFromEnv, loadConfig } from '../../src/config.js';
+import { createTokenBroker, createOidc, type Oidc, agentSource, brokerSource, createTokenResolver, discoverySource, noTokenError, type TokenSource, storeCredential, warmOne, warmTargets, type WarmTarget } from '../../src/auth/index.js';
+import { caFileFromEnv, loadConfig, type AgentConfig } from '../../src/config.js';
+import { isFederated, parseLocation } from '../../src/transfer/index.js';
 import { PetrelError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { resolvePaths } from '../../src/paths.js';
@@ -15,14 +16,33 @@ type WarmOpts = PasswordOptions & { json?: boolean; write?: boolean; stage?: boo
 
 function parseUrls(texts: readonly string[]): URL[] {
   return texts.map((t) => {
-    try {
-      const url = new URL(t);
-      if (url.protocol === 'https:' || url.protocol === 'http:') return url;
-    } catch {
-      // reported below
-    }
-    throw new PetrelError('USAGE', `not an http(s) URL: ${t}`);
+    const loc = parseLocation(t);
+    if (loc.kind === 'remote') return loc.url;
+    throw new PetrelError('USAGE', `not a storage URL: ${t}`, { hint: 'warm logs in for https://, davs://, pelican:// or osdf:// URLs' });
   });
+}
+
+/**
+ * What to log in for: a federation URL's issuer and scopes come from its director (the
+ * Token-Generation header); any other URL's from the issuers in config.json.
+ */
+async function targetsFor(urls: readonly URL[], config: AgentConfig, configFile: string, ops: { write?: boolean; stage?: boolean }): Promise<WarmTarget[]> {
+  const federated = urls.filter(isFederated);
+  const targets = warmTargets(config.issuers, urls.filter((u) => !isFederated(u)), ops, configFile);
+  if (!federated.length) return targets;
+  const { createConfiguredRouter, warmTargetFor } = await import('../../src/federation/index.js');
+  const router = createConfiguredRouter(config);
+  for (const url of federated) {
+    const target = warmTargetFor(await router.route(url, ops.write ? 'write' : 'read'), url, ops);
+    const same = targets.find((t) => t.setting.prefix === target.setting.prefix && t.setting.issuer === target.setting.issuer);
+    if (same) {
+      same.scopes = [...new Set([...same.scopes, ...target.scopes])];
+      same.urls.push(url);
+    } else {
+      targets.push(target);
+    }
+  }
+  return targets;
 }
 
 /** Unlocks the wallet with the user's password, creating the wallet first if there is none. */
@@ -48,7 +68,7 @@ async function openInAgent(password: string): Promise<void> {
 export async function warm(urlTexts: string[], opts: WarmOpts): Promise<number> {
   const paths = resolvePaths();
   const config = await loadConfig(paths.configFile);
-  const targets = warmTargets(config.issuers, parseUrls(urlTexts), opts, paths.configFile);
+  const targets = await targetsFor(parseUrls(urlTexts), config, paths.configFile, opts);
   const { key, password } = await walletKey(paths.walletFile, opts);
   const oidc = createOidc({ caFile: caFileFromEnv() });
   const warmed = [];

@@ -17,6 +17,6 @@ export {
   type TokenSource,
 } from './resolver.js';
 export { neededScope, operationVerb, scopesToWarm, type Operation } from './scopes.js';
-export { checkTokenFor, type TokenVerdict } from './token-check.js';
+export { checkTokenFor, type TokenUse, type TokenVerdict } from './token-check.js';
 export { createTokenService, type ResealTokens, type TokenService } from './token-service.js';
 export { storeCredential, warmOne, warmTargets, type WarmTarget } from './warm.js';

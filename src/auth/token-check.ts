@@ -14,7 +14,14 @@ export interface TokenVerdict {
  * storage can do that) and refused when it has expired, is not valid yet, or has no scope for
  * one of the paths. Tokens that are not JWTs, or carry no scope claim, pass unchecked.
  */
-export function checkTokenFor(token: string, uses: readonly { op: ScopeOperation; url: URL }[], now = Date.now()): TokenVerdict {
+/** One use of a token: an operation on a URL; `path`, when given, is the path as the token's scopes name it (a federation's base path taken off). */
+export interface TokenUse {
+  op: ScopeOperation;
+  url: URL;
+  path?: string | undefined;
+}
+
+export function checkTokenFor(token: string, uses: readonly TokenUse[], now = Date.now()): TokenVerdict {
   let claims: JWTPayload;
   try {
     claims = decodeJwt(token);
@@ -30,8 +37,8 @@ export function checkTokenFor(token: string, uses: readonly { op: ScopeOperation
   }
   const scope = typeof claims.scope === 'string' ? claims.scope : undefined;
   if (scope !== undefined) {
-    for (const { op, url } of uses) {
-      const path = decodeURIComponent(url.pathname);
+    for (const { op, url, path: scoped } of uses) {
+      const path = scoped ?? decodeURIComponent(url.pathname);
       if (!scopeAllows(scope, op, path)) {
         throw new PetrelError('TOKEN_REJECTED', `the token's scopes (${scope}) do not allow ${operationVerb(op)} ${path}`, {
           hint: `it needs ${neededScope(op, path)} (or a scope for a parent directory)`,

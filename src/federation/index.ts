@@ -3,3 +3,4 @@ export { federatedObject, OSDF_DISCOVERY, type FederatedObject } from './objects
 export { createRouter, type CachePreference, type FederatedOperation, type FederationRouter, type Namespace, type Route } from './router.js';
 export type { TokenGeneration } from './headers.js';
 export { createAgentEngine, createConfiguredRouter } from './configured.js';
+export { checkTokenIssuer, namespacePrefix, scopedPath, scopePathToAsk, warmTargetFor } from './tokens.js';

@@ -22,8 +22,9 @@ export interface StandInNamespace {
   origin: string;
   requireToken: boolean;
   writable?: boolean;
-  /** X-Pelican-Authorization issuers; the first also in X-Pelican-Token-Generation. */
+  /** X-Pelican-Authorization issuers; the first also in X-Pelican-Token-Generation, unless tokenIssuer. */
   issuers?: string[];
+  tokenIssuer?: string;
   maxScopeDepth?: number;
   basePath?: string;
   collectionsUrl?: string;
@@ -85,7 +86,7 @@ export async function standInFederation(tb: Pick<TestbedInfo, 'tls'>, namespaces
     };
     if (ns.issuers?.length) {
       headers['X-Pelican-Authorization'] = ns.issuers.map((i) => `issuer=${i}`).join(', ');
-      headers['X-Pelican-Token-Generation'] = [`issuer=${ns.issuers[0]}`, ...(ns.maxScopeDepth ? [`max-scope-depth=${ns.maxScopeDepth}`] : []), 'strategy=OAuth2', `base-path=${ns.basePath ?? ns.prefix}`].join(', ');
+      headers['X-Pelican-Token-Generation'] = [`issuer=${ns.tokenIssuer ?? ns.issuers[0]}`, ...(ns.maxScopeDepth ? [`max-scope-depth=${ns.maxScopeDepth}`] : []), 'strategy=OAuth2', `base-path=${ns.basePath ?? ns.prefix}`].join(', ');
     }
     if (jobId) headers['X-Pelican-JobId'] = jobId;
     res.writeHead(307, headers).end();
