@@ -9,7 +9,7 @@ import { createJobService } from '../src/jobs/index.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { packageVersion } from '../src/package-root.js';
 import { resolvePaths } from '../src/paths.js';
-import { createAgentEngine } from '../src/federation/index.js';
+import { createAgentEngine, createConfiguredRouter, locate } from '../src/federation/index.js';
 import { createTokenService } from '../src/auth/index.js';
 import { createWalletSession } from '../src/wallet/index.js';
 import { createApp } from './app.js';
@@ -46,9 +46,11 @@ export async function runAgent(opts: AgentOptions = {}): Promise<void> {
   // Built in the order they depend on each other; the wallet's events then tie them together.
   const wallet = createWalletSession({ path: paths.walletFile });
   const tokens = createTokenService({ walletPath: paths.walletFile, config, logger, walletKey: wallet.openKey });
+  const router = createConfiguredRouter(config);
   const jobs = createJobService({
     database: paths.database,
-    engine: createAgentEngine(config),
+    engine: createAgentEngine(config, router),
+    locate: (url, op) => locate(router, url, op),
     config,
     logger,
     runId: randomUUID(),

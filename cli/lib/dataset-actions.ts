@@ -1,9 +1,9 @@
-import { checkTokenFor } from '../../src/auth/index.js';
 import { PetrelError } from '../../src/errors.js';
-import { deleteEntry, isChecksumAlgorithm, propfind, remoteDigest, walkTree, type RemoteEntry } from '../../src/transfer/index.js';
+import { deleteEntry, isChecksumAlgorithm, isFederated, propfind, remoteDigest, walkTree, type RemoteEntry } from '../../src/transfer/index.js';
 import { EXIT, formatBytes, print, printJson } from './output.js';
 import { remoteSession, remoteUrls } from './remote-tokens.js';
 import { readSecretFile } from './secret-file.js';
+import { checkToken } from './token-uses.js';
 
 interface EntryJson {
   url: string;
@@ -44,14 +44,15 @@ export async function ls(texts: string[], opts: { long?: boolean; json?: boolean
   try {
     const out: { url: string; entries: EntryJson[] }[] = [];
     for (const url of urls) {
-      const token = (await session.tokens.resolve({ url, operation: 'read' }))?.token ?? null;
-      const [self] = await propfind(session.http, url, token, 0);
-      const entries = self?.type === 'dir' ? await propfind(session.http, url, token, 1) : self ? [self] : [];
+      const at = await session.locate(url, 'list');
+      const token = at.needsToken ? ((await session.tokens.resolve({ url, operation: 'read' }))?.token ?? null) : null;
+      const [self] = await propfind(session.http, at.url, token, 0);
+      const entries = self?.type === 'dir' ? await propfind(session.http, at.url, token, 1) : self ? [self] : [];
       entries.sort((a, b) => a.name.localeCompare(b.name));
       const rows = [];
       for (const e of entries) {
         const digest = algo && e.type === 'file' ? await remoteDigest(session.http, e.url, token, algo, AbortSignal.timeout(300_000), e.size) : undefined;
-        rows.push(asJson(e, digest ? `${algo}:${digest}` : undefined));
+        rows.push(asJson({ ...e, url: at.shown(e.url) }, digest ? `${algo}:${digest}` : undefined));
       }
       out.push({ url: url.href, entries: rows });
     }
@@ -75,11 +76,12 @@ export async function stat(texts: string[], opts: { json?: boolean; token?: stri
   try {
     const rows: EntryJson[] = [];
     for (const url of urls) {
-      const token = (await session.tokens.resolve({ url, operation: 'read' }))?.token ?? null;
-      const [self] = await propfind(session.http, url, token, 0);
+      const at = await session.locate(url, 'list');
+      const token = at.needsToken ? ((await session.tokens.resolve({ url, operation: 'read' }))?.token ?? null) : null;
+      const [self] = await propfind(session.http, at.url, token, 0);
       if (!self) throw new PetrelError('TRANSFER_NOT_FOUND', `${url.href}: the storage says nothing of it`);
-      const digest = algo && self.type === 'file' ? await remoteDigest(session.http, url, token, algo, AbortSignal.timeout(300_000), self.size) : undefined;
-      rows.push(asJson(self, digest ? `${algo}:${digest}` : undefined));
+      const digest = algo && self.type === 'file' ? await remoteDigest(session.http, at.url, token, algo, AbortSignal.timeout(300_000), self.size) : undefined;
+      rows.push(asJson({ ...self, url: at.shown(self.url) }, digest ? `${algo}:${digest}` : undefined));
     }
     if (opts.json) printJson(rows);
     else
@@ -97,25 +99,30 @@ export async function rm(texts: string[], opts: { recursive?: boolean; force?: b
   const urls = remoteUrls(texts, 'storage files or directories');
   for (const url of urls) {
     const depth = url.pathname.split('/').filter(Boolean).length;
-    if (depth < 2 && !opts.force) {
+    // A federation URL is checked against its namespace's own root below.
+    if (depth < 2 && !opts.force && !isFederated(url)) {
       throw new PetrelError('USAGE', `refusing to remove ${url.href}: it is the root of the storage or of a namespace`, { hint: 'name what is below it, or pass --force if you mean it' });
     }
   }
   // An explicit token is checked first: removing needs storage.modify, which create does not give.
-  if (opts.token) checkTokenFor(await readSecretFile(opts.token, 'token'), urls.map((url) => ({ op: 'delete' as const, url })));
+  if (opts.token) await checkToken(await readSecretFile(opts.token, 'token'), urls.map((url) => ({ op: 'delete' as const, url })));
   const session = await remoteSession(opts);
   const removed: string[] = [];
   try {
     for (const url of urls) {
+      const at = await session.locate(url, 'delete');
+      if (at.namespace !== undefined && decodeURIComponent(url.pathname).replace(/\/+$/, '') === at.namespace && !opts.force) {
+        throw new PetrelError('USAGE', `refusing to remove ${url.href}: it is the root of the namespace ${at.namespace}`, { hint: 'name what is below it, or pass --force if you mean it' });
+      }
       const token = (await session.tokens.resolve({ url, operation: 'write' }))?.token ?? null;
-      const [self] = await propfind(session.http, url, token, 0);
+      const [self] = await propfind(session.http, at.url, token, 0);
       if (!self) throw new PetrelError('TRANSFER_NOT_FOUND', `${url.href}: no such file or directory`);
       if (self.type === 'dir' && !opts.recursive) throw new PetrelError('USAGE', `${url.href} is a directory`, { hint: 'pass -r to remove it with everything in it' });
       // The files, then the directories from the deepest up: each is empty when its DELETE comes.
-      const tree = self.type === 'dir' ? await walkTree(session.http, self.url, token) : { files: [{ url }], dirs: [] };
+      const tree = self.type === 'dir' ? await walkTree(session.http, self.url, token) : { files: [{ url: at.url }], dirs: [] };
       for (const target of [...tree.files.map((f) => f.url), ...tree.dirs.reverse()]) {
         await deleteEntry(session.http, target, token);
-        removed.push(target.href);
+        removed.push(at.shown(target).href);
       }
     }
     if (opts.json) printJson({ removed });

@@ -213,7 +213,7 @@ async function warmIfNeeded(client: AgentClient, request: SubmitJobRequest): Pro
 }
 
 async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; quiet: boolean }): Promise<number> {
-  const [{ createJobService }, { createAgentEngine }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
+  const [{ createJobService }, { createAgentEngine, createConfiguredRouter, locate }, { loadConfig }, { resolvePaths }, { silentLogger }] = await Promise.all([
     import('../../src/jobs/index.js'),
     import('../../src/federation/index.js'),
     import('../../src/config.js'),
@@ -221,10 +221,12 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
     import('../../src/log.js'),
   ]);
   const config = await loadConfig(resolvePaths().configFile);
+  const router = createConfiguredRouter(config);
   const tokens = request.token ? undefined : await agentTokenSource();
   const service = createJobService({
     database: ':memory:',
-    engine: createAgentEngine(config),
+    engine: createAgentEngine(config, router),
+    locate: (url, op) => locate(router, url, op),
     config,
     logger: silentLogger,
     runId: randomUUID(),

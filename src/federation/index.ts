@@ -4,3 +4,4 @@ export { createRouter, type CachePreference, type FederatedOperation, type Feder
 export type { TokenGeneration } from './headers.js';
 export { createAgentEngine, createConfiguredRouter } from './configured.js';
 export { checkTokenIssuer, namespacePrefix, scopedPath, scopePathToAsk, warmTargetFor } from './tokens.js';
+export { locate, type LocateOperation, type Located } from './locate.js';

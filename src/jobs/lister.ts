@@ -29,7 +29,18 @@ export interface ListerDeps {
   tokensFor?: ((task: TransferTask) => Promise<Pick<TransferTask, 'token' | 'sourceToken'>>) | undefined;
   /** New transfers of `job` are queued (the scheduler wakes, and the stager for a job that stages). */
   onTransfersAdded(job: JobRow): void;
+  /** Where a listing or a MKCOL for a URL goes (a federation URL: its origin; src/federation/locate.ts); without it, the URL itself. */
+  locate?: ((url: URL, op: 'list' | 'write') => Promise<ServerLocation>) | undefined;
 }
+
+/** See src/federation/locate.ts. */
+export interface ServerLocation {
+  url: URL;
+  needsToken: boolean;
+  shown(at: URL): URL;
+}
+
+const itself = async (url: URL): Promise<ServerLocation> => ({ url, needsToken: true, shown: (at) => at });
 
 /** What a listing has found so far, for the job's view. */
 export interface ListingProgress {
@@ -57,6 +68,7 @@ const LISTED_BATCH = 500;
  */
 export function createLister(deps: ListerDeps) {
   const { store, http, logger } = deps;
+  const locate = deps.locate ?? itself;
   const active = new Map<string, Listing>();
   /** Jobs whose listing waits for a credential or the open wallet. */
   const waiting = new Set<string>();
@@ -113,7 +125,8 @@ export function createLister(deps: ListerDeps) {
           onDirectory: async (rel) => {
             flush();
             const url = new URL(`${locationUnder(dest, rel).replace(/\/+$/, '')}/`);
-            await makeCollection(http, url, await tokenFor(job, root, url), signal);
+            const at = await locate(url, 'write');
+            await makeCollection(http, at.url, await tokenFor(job, root, url), signal);
             listing.progress.directories++;
           },
           onFile: (path, rel) => add(path, locationUnder(dest, rel)),
@@ -128,15 +141,18 @@ export function createLister(deps: ListerDeps) {
   async function listRemote(job: JobRow, root: ListRoot, dest: Location, listing: Listing, add: (s: string, d: string) => void, flush: () => void): Promise<void> {
     const { signal } = listing.controller;
     const url = new URL(root.source);
-    const [self] = await propfind(http, url, await tokenFor(job, root), 0, signal);
+    const at = await locate(url, 'list');
+    const token = async () => (at.needsToken ? tokenFor(job, root) : null);
+    const [self] = await propfind(http, at.url, await token(), 0, signal);
     if (!self) throw new PetrelError('TRANSFER_NOT_FOUND', `${url.href}: no such directory`, { hint: 'check the path' });
     if (self.type !== 'dir') throw new PetrelError('USAGE', `${url.href} is a file, not a directory`, { hint: 'leave out -r to transfer one file' });
     await walkRemote(http, self.url, {
-      token: () => tokenFor(job, root),
+      token,
       retry,
       signal,
+      // A federation's files are stored as federation URLs: each is read through a cache.
       onEntry: (e) => {
-        if (e.type === 'file') add(e.url.href, locationUnder(dest, e.rel));
+        if (e.type === 'file') add(at.shown(e.url).href, locationUnder(dest, e.rel));
       },
       onDirectory: () => {
         listing.progress.directories++;

@@ -9,7 +9,7 @@ import { createHttpClient, type TransferEngine } from '../transfer/index.js';
 import { openDatabase, type OpenDatabase } from './database.js';
 import { jobNotFound } from './errors.js';
 import { createJobEvents } from './events.js';
-import { createLister } from './lister.js';
+import { createLister, type ListerDeps } from './lister.js';
 import { isRunning, isUnlisted, JOB_MOVES } from './model.js';
 import { jobOptionsOf } from './options.js';
 import { createRecalls, type HeldTransfer } from './recalls.js';
@@ -33,6 +33,8 @@ export interface JobServiceDeps {
   stageTokenFor?: StagerDeps['stageTokenFor'];
   /** How an explicit token is kept in the database (src/auth/job-tokens.ts). */
   protectToken?: (slot: TokenSlot, token: string) => string;
+  /** See ListerDeps.locate: where listings of federation URLs go. */
+  locate?: ListerDeps['locate'];
 }
 
 /** Without a token service: the job's token as stored (an in-memory queue keeps it plain). */
@@ -88,6 +90,7 @@ export function createJobService(deps: JobServiceDeps) {
     logger: deps.logger,
     tokensFor: deps.tokensFor,
     onTransfersAdded: (job) => (job.needsStage ? wake() : scheduler.wake()),
+    locate: deps.locate,
   });
   stager.onFilesOnDisk(() => scheduler.wake());
   scheduler.onTransferDone((row) => stager.moved(row));

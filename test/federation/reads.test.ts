@@ -31,7 +31,7 @@ beforeAll(async () => {
   fed = await standInFederation(tb, [
     { prefix: '/pub', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: false },
     { prefix: '/bulk', caches: [cache1.url], origin: origin.url, requireToken: false },
-    { prefix: '/prot', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: true, writable: true, issuers: [tb.issuer.url] },
+    { prefix: '/prot', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: true, writable: true, issuers: [tb.issuer.url], basePath: '/' },
   ]);
   home = await makeHome(tb, { retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 1000 } });
   tokenFile = join(home.dir, 'token');
@@ -193,7 +193,8 @@ describe('writes through a federation', () => {
     const res = await petrel(home, ['put', '-q', local, pelican('/prot/up/up.bin'), '--token', tokenFile]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(await readFile(join(origin.dataDir, 'prot/up/up.bin'))).toEqual(data);
-    expect(fed.queries.map((q) => q.method)).toEqual(['PUT']);
+    // Asked by the token check at submission and by the upload: a PUT each time, never a read.
+    expect(new Set(fed.queries.map((q) => q.method))).toEqual(new Set(['PUT']));
   });
 
   it('a namespace without a writable origin: put fails saying so', async () => {
@@ -204,5 +205,52 @@ describe('writes through a federation', () => {
     const res = await petrel(home, ['put', local, pelican('/pub/up2.bin'), '--token', pubToken]);
     expect(res.code).toBe(1);
     expect(res.stdout + res.stderr).toContain(`no origin of pelican://${fed.host} takes writes under /pub/up2.bin`);
+  });
+});
+
+describe('listings and copies through a federation', () => {
+  it('ls and stat ask the origin (PROPFIND) and name entries by their federation URLs', async () => {
+    const ls = await petrel(home, ['ls', '--json', pelican('/pub/data/')]);
+    expect(ls.code, ls.stderr).toBe(0);
+    const entries = JSON.parse(ls.stdout) as { name: string; url: string; size: number; type: string }[];
+    expect(entries).toContainEqual(expect.objectContaining({ name: 'small.bin', url: pelican('/pub/data/small.bin'), size: small.length, type: 'file' }));
+    const stat = await petrel(home, ['stat', '--json', pelican('/prot/data/small.bin'), '--token', tokenFile]);
+    expect(stat.code, stat.stderr).toBe(0);
+    expect(JSON.parse(stat.stdout)).toEqual([expect.objectContaining({ url: pelican('/prot/data/small.bin'), size: small.length, type: 'file' })]);
+    expect(fed.queries.every((q) => q.method === 'PROPFIND')).toBe(true);
+  });
+
+  it('get -r lists the tree at the origin and reads each file through a cache', async () => {
+    const tree = { 'a.bin': randomBytes(3000), 'sub/b.bin': randomBytes(5000) };
+    for (const [rel, data] of Object.entries(tree)) await everywhere(`/pub/tree/${rel}`, data);
+    const dest = join(home.dir, 'tree');
+    const res = await petrel(home, ['get', '-r', '-q', '--async', '--wait', '--json', pelican('/pub/tree/'), dest]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    for (const [rel, data] of Object.entries(tree)) expect(await readFile(join(dest, rel)), rel).toEqual(data);
+    const status = await statusJson((JSON.parse(res.stdout) as JobView).id);
+    expect(status.transfers.map((t) => t.source).sort()).toEqual([pelican('/pub/tree/a.bin'), pelican('/pub/tree/sub/b.bin')]);
+    expect(status.transfers.every((t) => t.servedBy === cache1.url)).toBe(true);
+  });
+
+  it('rm -r removes at the origin; the namespace root is refused without --force', async () => {
+    await writeDataFile(origin, '/prot/gone/x/y.bin', 10);
+    const root = await petrel(home, ['rm', '-r', pelican('/prot'), '--token', tokenFile]);
+    expect(root.code).toBe(2);
+    expect(root.stderr).toContain('it is the root of the namespace /prot');
+    const res = await petrel(home, ['rm', '-r', '--json', pelican('/prot/gone'), '--token', tokenFile]);
+    expect(res.code, res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as { removed: string[] }).removed).toContain(pelican('/prot/gone/x/y.bin'));
+    await expect(readFile(join(origin.dataDir, 'prot/gone/x/y.bin'))).rejects.toThrow();
+  });
+
+  it('copy from a federation path to an https storage goes between the origin and the storage (COPY)', async () => {
+    const { b } = tb.servers;
+    const copyToken = join(home.dir, 'copy-token');
+    await writeFile(copyToken, await mintToken(tb, { scope: 'storage.read:/prot storage.create:/fedcopy storage.modify:/fedcopy', expiresIn: 600 }), { mode: 0o600 });
+    const res = await petrel(home, ['copy', '-q', pelican('/prot/data/small.bin'), `${b.url}/fedcopy/small.bin`, '--token', copyToken]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(join(b.dataDir, 'fedcopy/small.bin'))).toEqual(small);
+    // The source side goes to an origin: a GET with ?directread.
+    expect(fed.queries).toContainEqual(expect.objectContaining({ method: 'GET', path: '/prot/data/small.bin', directRead: true }));
   });
 });
