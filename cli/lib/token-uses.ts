@@ -26,7 +26,7 @@ export async function checkToken(token: string, uses: readonly TokenUse[]): Prom
     routed++;
     const route = await router.route(use.url, use.op === 'read' || use.op === 'stage' ? 'read' : use.op === 'delete' ? 'delete' : 'write');
     checkTokenIssuer(token, route);
-    checked.push({ ...use, path: scopedPath(use.url.pathname, route.namespace) });
+    checked.push({ ...use, op: use.op === 'stage' ? 'read' : use.op, path: scopedPath(use.url.pathname, route.namespace) });
   }
   return checkTokenFor(token, checked);
 }

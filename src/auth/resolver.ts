@@ -1,6 +1,6 @@
 import { KIND_SIDES, type JobKind, type Side } from '../domain.js';
 import { PetrelError, WAITING_CODES } from '../errors.js';
-import type { TransferTask } from '../transfer/index.js';
+import { isFederated, type TransferTask } from '../transfer/index.js';
 import type { AcquiredToken, TokenBroker } from './broker.js';
 import { discoverBearerToken } from './bearer-discovery.js';
 import { operationVerb, type Operation } from './scopes.js';
@@ -61,8 +61,12 @@ export function operationsFor(kind: JobKind, side: Side): Operation | undefined 
 export function tokenNeeds(task: Pick<TransferTask, 'kind' | 'source' | 'destination'>): { side: Side; url: URL; operation: Operation }[] {
   const needs = [];
   for (const side of ['source', 'destination'] as const) {
-    const operation = operationsFor(task.kind, side);
-    if (operation) needs.push({ side, url: new URL(side === 'source' ? task.source : task.destination), operation });
+    const wanted = operationsFor(task.kind, side);
+    if (!wanted) continue;
+    const url = new URL(side === 'source' ? task.source : task.destination);
+    // A federation object is prestaged by reading it through a cache: a read token.
+    const operation = wanted === 'stage' && isFederated(url) ? 'read' : wanted;
+    needs.push({ side, url, operation });
   }
   return needs;
 }

@@ -1,6 +1,7 @@
 import { KIND_SIDES } from '../domain.js';
 import { asPetrelError, PetrelError } from '../errors.js';
-import type { ServerAttempt, TransferContext, TransferEngine, TransferResult, TransferTask } from '../transfer/index.js';
+import type { HttpClient, ServerAttempt, TransferContext, TransferEngine, TransferResult, TransferTask } from '../transfer/index.js';
+import { createPrestageProbe, prestageAt } from './prestage.js';
 import type { CachePreference, FederatedOperation, FederationRouter, Route } from './router.js';
 import { createServerHealth } from './server-health.js';
 
@@ -30,9 +31,11 @@ const failsOver = (e: PetrelError): boolean => e.transient || Boolean(e.unanswer
  * transient failure, resuming from the bytes already in the part file; writes and copies go to
  * the origin. A public namespace is read without a token: none is sent to its caches.
  */
-export function createFederatedEngine(inner: TransferEngine, router: FederationRouter): TransferEngine {
+export function createFederatedEngine(inner: TransferEngine, router: FederationRouter, http: HttpClient): TransferEngine {
   const health = createServerHealth();
+  const probe = createPrestageProbe(http);
 
+  /** A get reads the object to its destination; a prestage brings it into the cache only. */
   async function read(task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
     const route = await router.route(new URL(task.source), 'read', { jobId: task.jobId, caches: cachePreference(task.caches), signal: ctx.signal });
     const token = route.namespace.requireToken ? task.token : null;
@@ -41,7 +44,7 @@ export function createFederatedEngine(inner: TransferEngine, router: FederationR
     let last: PetrelError | undefined;
     for (const server of health.order(task.jobId, route.servers)) {
       try {
-        const result = await inner.run({ ...task, source: server.href, token }, ctx);
+        const result = task.kind === 'prestage' ? await prestageAt(http, probe, server, token, ctx) : await inner.run({ ...task, source: server.href, token }, ctx);
         health.served(task.jobId, server);
         return { ...result, servedBy: server.origin, ...(attempts.length ? { serverAttempts: attempts } : {}) };
       } catch (e) {
@@ -74,10 +77,10 @@ export function createFederatedEngine(inner: TransferEngine, router: FederationR
   return {
     async run(task, ctx) {
       const sides = KIND_SIDES[task.kind];
-      const fromFederation = sides.source?.location === 'remote' && isFederatedText(task.source);
+      const fromFederation = sides.source.location === 'remote' && isFederatedText(task.source);
       const toFederation = sides.destination?.location === 'remote' && isFederatedText(task.destination);
       if (!fromFederation && !toFederation) return inner.run(task, ctx);
-      if (task.kind === 'get') return read(task, ctx);
+      if (task.kind === 'get' || task.kind === 'prestage') return read(task, ctx);
       let routed = { ...task };
       if (fromFederation) {
         // A copy's source side: read at an origin, never a cache (pelican.md §3).

@@ -71,6 +71,18 @@ export function createRecalls(db: Db) {
         .all();
     },
 
+    /**
+     * Transfers whose source no tape API serves (a federation URL: its caches are warmed by the
+     * engine instead) are handed straight to the scheduler, as if already on disk.
+     */
+    passOver(ids: readonly number[], now = Date.now()): void {
+      if (!ids.length) return;
+      db.update(transfers)
+        .set({ stagedAt: now })
+        .where(and(inArray(transfers.id, [...ids]), inArray(transfers.state, [...T.hold.from])))
+        .run();
+    },
+
     /** When the next file put back for later (a busy or backed-off endpoint) becomes due, after `now`. */
     nextToStageAt(now = Date.now()): number | undefined {
       return (

@@ -3,6 +3,7 @@ import type { AgentConfig } from '../config.js';
 import { asPetrelError, PetrelError, WAITING_CODES, type ErrorInfo } from '../errors.js';
 import type { Logger } from '../log.js';
 import { storagePath, type FileStage, type TapeClient, type TapeEndpoint } from '../tape/index.js';
+import { isFederated } from '../transfer/index.js';
 import { backoffDelay } from './backoff.js';
 import { parseJobOptions } from './options.js';
 import type { HeldTransfer, Recalls } from './recalls.js';
@@ -83,8 +84,15 @@ export function createStager(deps: StagerDeps) {
    */
   async function take(): Promise<void> {
     while (!stopped) {
-      const rows = recalls.toStage(TAKE);
-      if (!rows.length) break;
+      const taken = recalls.toStage(TAKE);
+      if (!taken.length) break;
+      // Federation objects are prestaged by reading them through a cache: the engine's work.
+      const federated = taken.filter((r) => isFederated(new URL(r.source)));
+      if (federated.length) {
+        recalls.passOver(federated.map((r) => r.id));
+        for (const l of onDiskListeners) l();
+      }
+      const rows = taken.filter((r) => !federated.includes(r));
       const resolved: { row: HeldTransfer; endpoint: TapeEndpoint; stageToken: StageToken }[] = [];
       for (const row of rows) {
         if (stopped) return;
@@ -108,7 +116,7 @@ export function createStager(deps: StagerDeps) {
       }
       for (const [batch, ids] of byBatch) recalls.hold(ids, batch.row, `to be recalled from tape: a request to ${batch.endpoint.origin} is being filled`);
       for (const batch of full) sendLater(batch);
-      changed(rows.map((r) => r.jobId));
+      changed(taken.map((r) => r.jobId));
     }
     armFill();
     // What was put back for later is taken then, even if the timer that was to do it fired a moment early.

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import type { JobDetail, JobView } from '../../src/api/index.js';
 import { finished, makeHome, petrel, startAgent, waitForJob, type Home, type RunningAgent } from '../helpers/agent.js';
 import { standInFederation, type StandInFederation } from '../helpers/federation.js';
+import { standIn } from '../helpers/stand-in.js';
 import { mintToken, restartServer, startXrootd, stopServer, writeDataFile, type XrootdServer } from '../testbed/index.js';
 
 const tb = inject('testbed');
@@ -252,5 +253,44 @@ describe('listings and copies through a federation', () => {
     expect(await readFile(join(b.dataDir, 'fedcopy/small.bin'))).toEqual(small);
     // The source side goes to an origin: a GET with ?directread.
     expect(fed.queries).toContainEqual(expect.objectContaining({ method: 'GET', path: '/prot/data/small.bin', directRead: true }));
+  });
+});
+
+describe('prestage through a federation', () => {
+  it('a cache without the prestage API is warmed by reading the object whole', async () => {
+    const res = await petrel(home, ['prestage', '--json', pelican('/pub/data/small.bin')]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const job = JSON.parse(res.stdout) as JobView;
+    expect(job.kind).toBe('prestage');
+    expect(job.counts.succeeded).toBe(1);
+    const status = await statusJson(job.id);
+    expect(status.transfers[0]).toMatchObject({ servedBy: cache1.url, bytesDone: small.length });
+  });
+
+  it("a cache with Pelican's prestage API is asked through it, and its failure fails the file with the cache's words", async () => {
+    const asked: string[] = [];
+    // A stand-in for a Pelican cache's prestage API (client/prestage.go's answers): no XRootD offers it.
+    const cache = await standIn(tb, (req, res) => {
+      const url = new URL(req.url ?? '/', 'https://x');
+      if (url.pathname !== '/pelican/api/v1.0/prestage') return void res.writeHead(404).end();
+      const path = url.searchParams.get('path');
+      if (!path) return void res.writeHead(400).end('missing path');
+      asked.push(path);
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('status: queued\n');
+      setTimeout(() => res.end(path.endsWith('bad.bin') ? 'status: active,offset=10\nfailure: origin unreachable\n' : 'status: active,offset=4096\nsuccess: ok\n'), 50);
+    });
+    const pre = await standInFederation(tb, [{ prefix: '/pre', caches: [cache.url], origin: origin.url, requireToken: false }]);
+    try {
+      const ok = await petrel(home, ['prestage', '--json', `pelican://${pre.host}/pre/good.bin`]);
+      expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+      const bad = await petrel(home, ['prestage', '--json', `pelican://${pre.host}/pre/bad.bin`]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toContain(`the cache ${cache.url} could not prestage /pre/bad.bin: origin unreachable`);
+      expect(asked[0]).toBe('/pre/good.bin');
+      expect(asked.filter((p) => p === '/pre/bad.bin').length).toBeGreaterThan(1);
+    } finally {
+      await pre.close();
+    }
   });
 });

@@ -45,9 +45,19 @@ describe('loadConfig', () => {
       hostDownFailAfterMs: 6 * 3_600_000,
       progressFlushMs: 2_000,
       issuers: [],
+      federations: {},
+      federation: { discoveryTtlMs: 1_800_000, failedDiscoveryTtlMs: 300_000, namespaceTtlMs: 600_000 },
       tokens: { minValidityMs: 300_000, refreshSchedule: '*/10 * * * *', refreshWindowMs: 1_800_000, maxRefreshBackoffMs: 1_800_000 },
       tape: { batchSize: 200, fillWaitMs: 2_000, maxRequestsPerEndpoint: 20, firstPollMs: 10_000, maxPollMs: 600_000, stageTimeoutMs: 7 * 86_400_000, discoveryTtlMs: 3_600_000 },
     });
+  });
+
+  it('takes federations by name, and refuses a discovery URL that is not https', async () => {
+    const config = await loadConfig(await configFile('{"federations": {"osdf": {"discovery": "https://localhost:8444"}}}'));
+    expect(config.federations).toEqual({ osdf: { discovery: 'https://localhost:8444' } });
+    const e = await rejection(loadConfig(await configFile('{"federations": {"osdf": {"discovery": "http://osg-htc.org"}}}')));
+    expect(e.code).toBe('USAGE');
+    expect(e.message).toContain('federations');
   });
 
   it('gives the defaults for an empty object', async () => {
