@@ -21,6 +21,9 @@ function tokenNeeded(url: string, route: Route, doing: string): PetrelError {
   });
 }
 
+/** Pelican's job id header goes with every request of a job, to the director and to the servers. */
+const jobHeader = (task: TransferTask): Record<string, string> | undefined => (task.jobId ? { ...task.headers, 'X-Pelican-JobId': task.jobId } : task.headers);
+
 /** Transient trouble at one server (connection lost, timeout, 5xx, 429, silence): another may serve. */
 const failsOver = (e: PetrelError): boolean => e.transient || Boolean(e.unanswered);
 
@@ -44,7 +47,7 @@ export function createFederatedEngine(inner: TransferEngine, router: FederationR
     let last: PetrelError | undefined;
     for (const server of health.order(task.jobId, route.servers)) {
       try {
-        const result = task.kind === 'prestage' ? await prestageAt(http, probe, server, token, ctx) : await inner.run({ ...task, source: server.href, token }, ctx);
+        const result = task.kind === 'prestage' ? await prestageAt(http, probe, server, token, jobHeader(task), ctx) : await inner.run({ ...task, source: server.href, token, headers: jobHeader(task) }, ctx);
         health.served(task.jobId, server);
         return { ...result, servedBy: server.origin, ...(attempts.length ? { serverAttempts: attempts } : {}) };
       } catch (e) {
@@ -81,7 +84,7 @@ export function createFederatedEngine(inner: TransferEngine, router: FederationR
       const toFederation = sides.destination?.location === 'remote' && isFederatedText(task.destination);
       if (!fromFederation && !toFederation) return inner.run(task, ctx);
       if (task.kind === 'get' || task.kind === 'prestage') return read(task, ctx);
-      let routed = { ...task };
+      let routed: TransferTask = { ...task, headers: jobHeader(task) };
       if (fromFederation) {
         // A copy's source side: read at an origin, never a cache (pelican.md §3).
         const src = await origin(task.source, 'directread', task.sourceToken ?? task.token, task, ctx.signal);

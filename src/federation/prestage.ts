@@ -33,10 +33,10 @@ export function createPrestageProbe(client: HttpClient) {
  * Reads the prestage API's streamed answer: `status: queued`, `status: active,offset=N`, then
  * `success: ok` or `failure: <why>`.
  */
-async function followPrestage(client: HttpClient, object: URL, token: string | null, ctx: TransferContext): Promise<TransferResult> {
+async function followPrestage(client: HttpClient, object: URL, token: string | null, headers: Record<string, string> | undefined, ctx: TransferContext): Promise<TransferResult> {
   const url = new URL(PRESTAGE_API, object);
   url.searchParams.set('path', decodeURIComponent(object.pathname));
-  const res = await send(client, { method: 'GET', url, token, idleTimeoutMs: STALL_MS, signal: ctx.signal });
+  const res = await send(client, { method: 'GET', url, token, headers, idleTimeoutMs: STALL_MS, signal: ctx.signal });
   if (res.status !== 200) throw httpError('GET', url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
   let offset = 0;
   let rest = '';
@@ -67,9 +67,16 @@ async function followPrestage(client: HttpClient, object: URL, token: string | n
 }
 
 /** Brings an object into a cache: by its prestage API where it has one, else by reading it whole and dropping the bytes. */
-export async function prestageAt(client: HttpClient, probe: ReturnType<typeof createPrestageProbe>, object: URL, token: string | null, ctx: TransferContext): Promise<TransferResult> {
-  if (await probe(object, ctx.signal)) return followPrestage(client, object, token, ctx);
-  const res = await send(client, { method: 'GET', url: object, token, signal: ctx.signal });
+export async function prestageAt(
+  client: HttpClient,
+  probe: ReturnType<typeof createPrestageProbe>,
+  object: URL,
+  token: string | null,
+  headers: Record<string, string> | undefined,
+  ctx: TransferContext,
+): Promise<TransferResult> {
+  if (await probe(object, ctx.signal)) return followPrestage(client, object, token, headers, ctx);
+  const res = await send(client, { method: 'GET', url: object, token, headers, signal: ctx.signal });
   if (res.status !== 200) throw httpError('GET', object, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
   const total = Number(header(res.headers, 'content-length') ?? NaN);
   let done = 0;

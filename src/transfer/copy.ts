@@ -96,7 +96,7 @@ export async function thirdPartyCopy(client: HttpClient, task: TransferTask, ctx
       url: req.url,
       token: req.token,
       // A retry may replace what an earlier, cut attempt of this copy left and could not remove.
-      headers: { ...req.peer, Credential: 'none', Overwrite: task.overwrite || leftoverIsOurs(task) ? 'T' : 'F' },
+      headers: { ...task.headers, ...req.peer, Credential: 'none', Overwrite: task.overwrite || leftoverIsOurs(task) ? 'T' : 'F' },
       secretHeaders: req.secret,
       signal,
     });

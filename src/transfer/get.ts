@@ -53,7 +53,7 @@ async function refuse(op: string, url: URL, res: HttpResponse): Promise<never> {
 /** Where to start: the part file's size, if the server (HEAD) still has at least that much. */
 async function resumeOffset(client: HttpClient, url: URL, task: TransferTask, have: number, signal: AbortSignal): Promise<{ offset: number; total: number | null }> {
   if (have === 0) return { offset: 0, total: null };
-  const head = await send(client, { method: 'HEAD', url, token: task.token, signal });
+  const head = await send(client, { method: 'HEAD', url, token: task.token, headers: task.headers, signal });
   await discard(head.body);
   if (head.status !== 200) return refuse('HEAD', url, head);
   const total = contentLength(head);
@@ -66,7 +66,7 @@ async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offse
     if (offset === total) return { res: null, offset };
     // A closed range (XRootD 5.5 answers `bytes=N-` with an empty body) through a lenient parser
     // (its 206 replies end the Content-Range line with a bare LF).
-    const res = await send(client, { method: 'GET', url, token: task.token, headers: { Range: `bytes=${offset}-${total - 1}` }, signal, lenientParser: true });
+    const res = await send(client, { method: 'GET', url, token: task.token, headers: { ...task.headers, Range: `bytes=${offset}-${total - 1}` }, signal, lenientParser: true });
     if (res.status === 206 && rangeStart(res) === offset) return { res, offset };
     if (res.status === 200) return { res, offset: 0 }; // the server sent it all
     if (res.status !== 206) return refuse('GET', url, res);
@@ -74,7 +74,7 @@ async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offse
   }
   // No Want-Digest here: XRootD 5.5.3 crashed (SIGSEGV) on GETs asking for checksums not yet
   // known, even one at a time; the digest comes by HEAD after the data (remoteDigest).
-  const res = await send(client, { method: 'GET', url, token: task.token, signal });
+  const res = await send(client, { method: 'GET', url, token: task.token, headers: task.headers, signal });
   if (res.status !== 200) return refuse('GET', url, res);
   return { res, offset: 0 };
 }

@@ -65,7 +65,7 @@ async function send_(client: HttpClient, task: TransferTask, url: URL, size: num
   };
   let res;
   try {
-    res = await send(client, { method: 'PUT', url, headers: { 'Content-Length': String(size) }, token: task.token, writeBody, signal: ctx.signal });
+    res = await send(client, { method: 'PUT', url, headers: { ...task.headers, 'Content-Length': String(size) }, token: task.token, writeBody, signal: ctx.signal });
   } catch (e) {
     if (localFailure) throw localError(localFailure, src, 'reading');
     throw e;

@@ -27,6 +27,8 @@ export interface TransferTask {
   checksum: ChecksumChoice;
   /** The code of the previous attempt's failure: a second checksum mismatch is final. */
   previousError?: string | null;
+  /** Sent with the data requests (a federation's `X-Pelican-JobId`). */
+  headers?: Record<string, string> | undefined;
   /** Federation reads: caches to try first (`--cache`); a last entry `+` adds the director's after them. */
   caches?: string[] | undefined;
 }

@@ -269,6 +269,7 @@ describe('prestage through a federation', () => {
 
   it("a cache with Pelican's prestage API is asked through it, and its failure fails the file with the cache's words", async () => {
     const asked: string[] = [];
+    const jobIds = new Set<string | undefined>();
     // A stand-in for a Pelican cache's prestage API (client/prestage.go's answers): no XRootD offers it.
     const cache = await standIn(tb, (req, res) => {
       const url = new URL(req.url ?? '/', 'https://x');
@@ -276,6 +277,7 @@ describe('prestage through a federation', () => {
       const path = url.searchParams.get('path');
       if (!path) return void res.writeHead(400).end('missing path');
       asked.push(path);
+      jobIds.add(req.headers['x-pelican-jobid'] as string | undefined);
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.write('status: queued\n');
       setTimeout(() => res.end(path.endsWith('bad.bin') ? 'status: active,offset=10\nfailure: origin unreachable\n' : 'status: active,offset=4096\nsuccess: ok\n'), 50);
@@ -284,6 +286,8 @@ describe('prestage through a federation', () => {
     try {
       const ok = await petrel(home, ['prestage', '--json', `pelican://${pre.host}/pre/good.bin`]);
       expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+      // Data requests carry the job id, as director queries do.
+      expect([...jobIds]).toEqual([(JSON.parse(ok.stdout) as JobView).id]);
       const bad = await petrel(home, ['prestage', '--json', `pelican://${pre.host}/pre/bad.bin`]);
       expect(bad.code).toBe(1);
       expect(bad.stdout).toContain(`the cache ${cache.url} could not prestage /pre/bad.bin: origin unreachable`);
