@@ -27,7 +27,7 @@ async function everywhere(path: string, data: Buffer): Promise<void> {
 }
 
 beforeAll(async () => {
-  const started = await Promise.all(['forigin', 'fcache1', 'fcache2'].map((n) => startXrootd(tb, n, { publicRead: ['/pub', '/bulk'] })));
+  const started = await Promise.all(['forigin', 'fcache1', 'fcache2'].map((n) => startXrootd(tb, n, { publicRead: ['/pub', '/bulk', '/flaky'] })));
   [origin, cache1, cache2] = started as [XrootdServer, XrootdServer, XrootdServer];
   fed = await standInFederation(tb, [
     { prefix: '/pub', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: false },
@@ -52,8 +52,8 @@ beforeEach(() => {
 
 const pelican = (path: string) => `pelican://${fed.host}${path}`;
 
-async function statusJson(id: string): Promise<JobDetail> {
-  const res = await petrel(home, ['job', 'status', id, '--json']);
+async function statusJson(id: string, at: Home = home): Promise<JobDetail> {
+  const res = await petrel(at, ['job', 'status', id, '--json']);
   expect(res.code, res.stderr).toBe(0);
   return JSON.parse(res.stdout) as JobDetail;
 }
@@ -295,6 +295,51 @@ describe('prestage through a federation', () => {
       expect(asked.filter((p) => p === '/pre/bad.bin').length).toBeGreaterThan(1);
     } finally {
       await pre.close();
+    }
+  });
+});
+
+describe('failover between caches', () => {
+  it('a cache answering 503 and one that stalls mid-body are left for the next; the job prefers the healthy one after', async () => {
+    const data = randomBytes(300_000);
+    for (let i = 0; i < 4; i++) await writeDataFile(cache1, `/flaky/f${i}.bin`, data);
+    let broken = 0;
+    const c503 = await standIn(tb, (req, res) => {
+      broken++;
+      req.resume();
+      res.writeHead(503, { 'Content-Type': 'text/plain' }).end('cache overloaded');
+    });
+    // Sends the real first 64 KiB of the file, then nothing: a stall, found by the idle timeout.
+    const stalled = await standIn(tb, (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Length': String(data.length) });
+      res.write(data.subarray(0, 65_536));
+    });
+    const flaky = await standInFederation(tb, [{ prefix: '/flaky', caches: [c503.url, stalled.url, cache1.url], origin: origin.url, requireToken: false }]);
+    const quick = await makeHome(tb, { idleTimeoutMs: 1500, concurrency: 1, retry: { attempts: 2, baseDelayMs: 100, maxDelayMs: 200 } });
+    try {
+      const first = await petrel(quick, ['get', '-q', '--async', '--wait', '--json', `pelican://${flaky.host}/flaky/f0.bin`, join(quick.dir, 'f0.bin')]);
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      expect(await readFile(join(quick.dir, 'f0.bin'))).toEqual(data);
+      const t0 = (await statusJson((JSON.parse(first.stdout) as JobView).id, quick)).transfers[0];
+      expect(t0?.servedBy).toBe(cache1.url);
+      expect(t0?.serverAttempts?.map((a) => a.server)).toEqual([c503.url, stalled.url]);
+      expect(t0?.serverAttempts?.[0]?.error).toContain('503 cache overloaded');
+      expect(t0?.attempts).toBe(1);
+
+      // One job of three: after the first file, the two that failed are tried after the healthy cache.
+      broken = 0;
+      const many = await petrel(quick, ['get', '-q', '--async', '--wait', '--json', ...[1, 2, 3].map((i) => `pelican://${flaky.host}/flaky/f${i}.bin`), join(quick.dir, 'many/')]);
+      expect(many.code, many.stdout + many.stderr).toBe(0);
+      const job = await statusJson((JSON.parse(many.stdout) as JobView).id, quick);
+      const attempts = job.transfers.map((t) => t.serverAttempts?.length ?? 0);
+      expect(attempts[0]).toBe(2);
+      expect(attempts.slice(1)).toEqual([0, 0]);
+      expect(broken).toBe(1);
+    } finally {
+      await petrel(quick, ['agent', 'stop']);
+      await flaky.close();
+      await quick.cleanup();
     }
   });
 });
