@@ -31,6 +31,7 @@ beforeAll(async () => {
   [origin, cache1, cache2] = started as [XrootdServer, XrootdServer, XrootdServer];
   fed = await standInFederation(tb, [
     { prefix: '/pub', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: false },
+    { prefix: '/expired', caches: [cache1.url], origin: origin.url, requireToken: true, tokenExpired: true },
     { prefix: '/bulk', caches: [cache1.url], origin: origin.url, requireToken: false },
     { prefix: '/prot', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: true, writable: true, issuers: [tb.issuer.url], basePath: '/' },
   ]);
@@ -174,6 +175,14 @@ describe('reads through a federation', () => {
     const res = await petrel(home, ['get', pelican('/nowhere/x.bin'), join(home.dir, 'x.bin')]);
     expect(res.code).toBe(1);
     expect(res.stdout + res.stderr).toContain(`no namespace of pelican://${fed.host} serves /nowhere/x.bin`);
+  });
+
+  it('a director answering 401 (the token expired) fails the transfer saying to log in again', async () => {
+    const res = await petrel(home, ['get', pelican('/expired/x.bin'), join(home.dir, 'x.bin')]);
+    expect(res.code).toBe(1);
+    expect(res.stdout + res.stderr).toContain(`the director of pelican://${fed.host} refused the token for pelican://${fed.host}/expired/x.bin`);
+    expect(res.stdout + res.stderr).toContain('token expired');
+    expect(res.stdout + res.stderr).toContain(`petrel warm pelican://${fed.host}/expired/x.bin`);
   });
 
   it('a director that answers 429 (just restarted) is asked again', async () => {

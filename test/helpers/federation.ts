@@ -28,6 +28,8 @@ export interface StandInNamespace {
   maxScopeDepth?: number;
   basePath?: string;
   collectionsUrl?: string;
+  /** Answer 401 with WWW-Authenticate, as the director does for a token that has (nearly) expired. */
+  tokenExpired?: boolean;
 }
 
 export interface DirectorQuery {
@@ -70,6 +72,10 @@ export async function standInFederation(tb: Pick<TestbedInfo, 'tls'>, namespaces
     const ns = namespaces.filter((n) => path === n.prefix || path.startsWith(`${n.prefix}/`)).sort((a, b) => b.prefix.length - a.prefix.length)[0];
     if (!ns) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`No namespace found for path ${path}`);
+      return;
+    }
+    if (ns.tokenExpired) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="token expired"', 'Content-Type': 'text/plain' }).end('token expired');
       return;
     }
     const toOrigin = ORIGIN_VERBS.has(method) || directRead;
