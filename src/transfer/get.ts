@@ -55,8 +55,21 @@ async function resumeOffset(client: HttpClient, url: URL, task: TransferTask, ha
   if (have === 0) return { offset: 0, total: null };
   const head = await send(client, { method: 'HEAD', url, token: task.token, headers: task.headers, signal });
   await discard(head.body);
+  // XRootD's proxy cache (XCache) answers HEAD with 405: the size then comes from a one-byte range.
+  if (head.status === 405 || head.status === 501) return rangeProbe(client, url, task, have, signal);
   if (head.status !== 200) return refuse('HEAD', url, head);
   const total = contentLength(head);
+  return total === null || have > total ? { offset: 0, total } : { offset: have, total };
+}
+
+/** The size from `Content-Range` of a GET for the first byte, for servers that refuse HEAD. */
+async function rangeProbe(client: HttpClient, url: URL, task: TransferTask, have: number, signal: AbortSignal): Promise<{ offset: number; total: number | null }> {
+  const res = await send(client, { method: 'GET', url, token: task.token, headers: { ...task.headers, Range: 'bytes=0-0' }, signal, lenientParser: true });
+  await discard(res.body);
+  if (res.status === 200) return { offset: 0, total: contentLength(res) };
+  if (res.status !== 206) return refuse('GET', url, res);
+  const m = /\/(\d+)\s*$/.exec(header(res.headers, 'content-range') ?? '');
+  const total = m ? Number(m[1]) : null;
   return total === null || have > total ? { offset: 0, total } : { offset: have, total };
 }
 

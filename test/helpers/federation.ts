@@ -7,7 +7,8 @@
 // takes writes. The data is served by the test bed's real XRootD servers, as origins and caches.
 // Not covered: the director's per-object cache choice (by GeoIP and load: this one answers the
 // table's order), its /api/v1.0/director/* routes, namespace registration, the broker, and
-// Pelican's cache itself (an XRootD serving the same files stands in for one).
+// Pelican's cache itself (XRootD's proxy cache, XCache, stands in for one: Pelican's cache is an
+// XCache too, but with token-aware authorization it has not here).
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -442,6 +442,28 @@ xrootd.chksum max 4 adler32 md5 crc32c crc32
 `;
 }
 
+/**
+ * An XRootD proxy cache (XCache: libXrdPss with libXrdPfc) in front of `originPort` over
+ * root://, serving HTTPS without authorization of its own: a public namespace's cache.
+ */
+function xcacheConfig(dir: string, pki: string, port: number, originPort: number): string {
+  return `# Petrel test bed XCache (generated)
+all.export /
+all.adminpath ${dir}/admin
+all.pidpath ${dir}/run
+xrd.port ${port}
+xrd.protocol XrdHttp:${port} libXrdHttp.so
+xrd.tls ${pki}/server.pem ${pki}/server.key
+xrd.tlsca certdir ${pki}/cadir
+ofs.osslib libXrdPss.so
+pss.cachelib libXrdPfc.so
+pss.origin localhost:${originPort}
+oss.localroot ${dir}/data
+pfc.ram 1g
+pfc.blocksize 1M
+`;
+}
+
 function scitokensConfig(port: number, issuer: string, idp: string, user: string, publicRead = false): string {
   return `[Global]
 audience = https://localhost:${port}, https://127.0.0.1:${port}, ${AUDIENCE}
@@ -519,7 +541,7 @@ class ServerStartError extends Error {
 }
 
 async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer' | 'idp'>, name: string, acct: Account,
-  port?: number, opts: { tpc?: boolean; publicRead?: string[] } = {}): Promise<XrootdServer> {
+  port?: number, opts: { tpc?: boolean; publicRead?: string[]; cacheOf?: XrootdServer } = {}): Promise<XrootdServer> {
   if (!NAME_RE.test(name) || ['pki', 'issuer', 'idp'].includes(name)) throw new Error(`testbed: bad server name "${name}"`);
   const dir = join(tb.root, name);
   const pki = join(tb.root, 'pki');
@@ -545,7 +567,7 @@ async function createXrootd(tb: Pick<TestbedInfo, 'root' | 'mode' | 'issuer' | '
       uid: acct.uid, gid: acct.gid,
     };
     const publicRead = Boolean(opts.publicRead?.length);
-    await writeFileMode(join(dir, 'xrootd.cfg'), xrootdConfig(dir, pki, p, opts.tpc ?? true, publicRead), 0o644);
+    await writeFileMode(join(dir, 'xrootd.cfg'), opts.cacheOf ? xcacheConfig(dir, pki, p, opts.cacheOf.port) : xrootdConfig(dir, pki, p, opts.tpc ?? true, publicRead), 0o644);
     await writeFileMode(join(dir, 'scitokens.cfg'), scitokensConfig(p, tb.issuer.url, tb.idp.url, acct.user, publicRead), 0o644);
     if (publicRead) await writeFileMode(join(dir, 'authdb'), `u * ${(opts.publicRead ?? []).map((path) => `${path} lr`).join(' ')}\n`, 0o644);
     await writeFileMode(s.startScript, startScriptText(s, tb, acct.user), 0o755);
@@ -660,10 +682,10 @@ async function stopPid(pidFile: string, signal: NodeJS.Signals): Promise<void> {
  * servers. `stopTestbed` stops it too. `publicRead`: paths anyone may read without a token (an
  * authdb behind the token plugin), as a public namespace's servers serve them.
  */
-export async function startXrootd(tb: TestbedInfo, name: string, opts: { port?: number; tpc?: boolean; publicRead?: string[] } = {}): Promise<XrootdServer> {
+export async function startXrootd(tb: TestbedInfo, name: string, opts: { port?: number; tpc?: boolean; publicRead?: string[]; cacheOf?: XrootdServer } = {}): Promise<XrootdServer> {
   const a = tb.servers.a;
   const acct: Account = { user: (await accountName(a.uid)) ?? String(a.uid), uid: a.uid, gid: a.gid };
-  return createXrootd(tb, name, acct, opts.port, { tpc: opts.tpc ?? true, ...(opts.publicRead ? { publicRead: opts.publicRead } : {}) });
+  return createXrootd(tb, name, acct, opts.port, { tpc: opts.tpc ?? true, ...(opts.publicRead ? { publicRead: opts.publicRead } : {}), ...(opts.cacheOf ? { cacheOf: opts.cacheOf } : {}) });
 }
 
 async function accountName(uid: number): Promise<string | undefined> {
