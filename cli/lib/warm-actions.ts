@@ -153,7 +153,7 @@ export async function token(urlText: string, opts: TokenOpts): Promise<number> {
   try {
     const got = await createTokenResolver([openAgentSource(client), wallet, discoverySource]).resolve(req);
     if (!got) throw noTokenError(req);
-    const reply = { token: got.token, source: got.source, ...(got.expiresAt ? { expiresAt: new Date(got.expiresAt).toISOString() } : {}) };
+    const reply = { token: got.token, source: got.source, ...(got.expiresAt ? { expiresAt: new Date(got.expiresAt).toISOString() } : {}), ...(got.credentialId ? { credential: got.credentialId } : {}) };
     if (opts.json) printJson(reply);
     else print(reply.token);
     return EXIT.ok;

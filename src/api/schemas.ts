@@ -275,7 +275,7 @@ export type RefreshOutcome = RefreshOutcomeOf;
 /** `POST /v1/tokens`: a valid access token for a URL, for other tools (`petrel token`). */
 export const TokenRequest = z
   .object({
-    url: z.string().url().refine((u) => /^(https?|davs?):/.test(u), 'an http(s) URL'),
+    url: z.string().url().refine((u) => /^(https?|davs?|pelican|osdf|stash):/.test(u), 'an http(s) or federation (pelican://, osdf://) URL'),
     operation: z.enum(TOKEN_OPERATIONS).default('read'),
   })
   .strict();

@@ -19,4 +19,4 @@ export {
 export { neededScope, operationVerb, scopesToWarm, type Operation } from './scopes.js';
 export { checkTokenFor, type TokenUse, type TokenVerdict } from './token-check.js';
 export { createTokenService, type ResealTokens, type TokenService } from './token-service.js';
-export { storeCredential, warmOne, warmTargets, type WarmTarget } from './warm.js';
+export { credentialId, storeCredential, warmOne, warmTargets, type WarmTarget } from './warm.js';

@@ -11,6 +11,8 @@ export interface WarmTarget {
   /** The storage scopes asked for at the setting's prefix. */
   scopes: string[];
   urls: URL[];
+  /** The wallet entry's id; by default the prefix without its scheme. */
+  credentialId?: string | undefined;
 }
 
 /** Groups URLs by the issuer setting that serves them; a URL without one is an error naming the fix. */
@@ -53,7 +55,7 @@ const storageScopes = (scopes: readonly string[]) => scopes.filter((s) => parseS
 export async function storeCredential(
   walletPath: string,
   key: WalletKey,
-  target: { setting: IssuerSetting; scopes: string[] },
+  target: { setting: IssuerSetting; scopes: string[]; credentialId?: string | undefined },
   tokens: IssuedTokens,
   obtainedBy: Credential['obtainedBy'],
   client?: ClientRegistration,
@@ -63,7 +65,7 @@ export async function storeCredential(
   const now = Date.now();
   const granted = storageScopes(tokens.scope ? tokens.scope.split(' ') : target.scopes);
   const credential: Credential = {
-    id: credentialId(target.setting.prefix),
+    id: target.credentialId ?? credentialId(target.setting.prefix),
     issuer: target.setting.issuer,
     prefixes: [target.setting.prefix],
     basePath: target.setting.basePath,

@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import { scopesToWarm, type WarmTarget } from '../auth/index.js';
+import { credentialId, scopesToWarm, type WarmTarget } from '../auth/index.js';
 import { PetrelError } from '../errors.js';
 import type { Namespace, Route } from './router.js';
 
@@ -42,7 +42,7 @@ export const namespacePrefix = (ns: Namespace): string => `${ns.federation}${ns.
 /**
  * What `petrel warm` logs in for, for one federation URL: the issuer the director's
  * Token-Generation header names, the scopes computed from the namespace, a credential for the
- * namespace prefix. Only Pelican's OAuth2 strategy can be followed (not Vault).
+ * namespace prefix and issuer. Only Pelican's OAuth2 strategy can be followed (not Vault).
  */
 export function warmTargetFor(route: Route, url: URL, ops: { write?: boolean; stage?: boolean }): WarmTarget {
   const ns = route.namespace;
@@ -63,6 +63,8 @@ export function warmTargetFor(route: Route, url: URL, ops: { write?: boolean; st
     setting: { prefix: where, issuer: gen.issuer, basePath: scopeBase(ns), tokenExchange: false },
     scopes: scopesToWarm(scopePathToAsk(route.object.path, ns), ops),
     urls: [url],
+    // Keyed by (namespace, issuer): a namespace may trust more than one.
+    credentialId: `${credentialId(where)}@${new URL(gen.issuer).host}`,
   };
 }
 

@@ -44,6 +44,7 @@ describe('federation tokens', () => {
     // /ftok/run1/sub/f.bin → its directory /ftok/run1/sub → two components: /ftok/run1.
     expect(warm.stdout).toContain('storage.read:/ftok/run1');
     expect(warm.stdout).not.toContain('storage.read:/ftok/run1/sub');
+    expect(warm.stdout).toContain(`warmed ${fed.host}/ftok@${new URL(tb.idp.url).host}:`);
     const list = await petrel(home, ['wallet', 'list', '--json']);
     expect(list.stdout).toContain(`pelican://${fed.host}/ftok`);
 
@@ -55,6 +56,14 @@ describe('federation tokens', () => {
       const done = await waitForJob(agent.client, sub.stdout.trim(), finished, 60_000);
       expect(done.state, JSON.stringify(done)).toBe('succeeded');
       expect(await readFile(dest)).toEqual(data);
+      // `petrel token` gives the namespace's token for curl and friends, from the agent's wallet.
+      const tok = await petrel(home, ['token', '--json', pelican('/ftok/run1/sub/f.bin')]);
+      expect(tok.code, tok.stderr).toBe(0);
+      const printed = JSON.parse(tok.stdout) as { token: string; credential: string };
+      expect(printed.credential).toBe(`${fed.host}/ftok@${new URL(tb.idp.url).host}`);
+      const claims = JSON.parse(Buffer.from(printed.token.split('.')[1] ?? '', 'base64url').toString()) as { iss: string; scope: string };
+      expect(claims.iss).toBe(tb.idp.url);
+      expect(claims.scope).toContain('storage.read:/ftok/run1');
     } finally {
       await agent.stop();
     }

@@ -422,16 +422,21 @@ async function createIdp(root: string, bed: IdpBed): Promise<IdpInfo> {
 // ---------------------------------------------------------------------------------------------
 // XRootD
 
-function xrootdConfig(dir: string, pki: string, port: number, tpc = true, publicRead = false): string {
-  return `# Petrel test bed XRootD server (generated)
-all.export /
+/** What every test bed XRootD has: its directories, one port for root:// and HTTPS, the test PKI. */
+function xrootdBase(dir: string, pki: string, port: number): string {
+  return `all.export /
 oss.localroot ${dir}/data
 all.adminpath ${dir}/admin
 all.pidpath ${dir}/run
 xrd.port ${port}
 xrd.protocol XrdHttp:${port} libXrdHttp.so
 xrd.tls ${pki}/server.pem ${pki}/server.key
-xrd.tlsca certdir ${pki}/cadir
+xrd.tlsca certdir ${pki}/cadir`;
+}
+
+function xrootdConfig(dir: string, pki: string, port: number, tpc = true, publicRead = false): string {
+  return `# Petrel test bed XRootD server (generated)
+${xrootdBase(dir, pki, port)}
 ${tpc ? 'http.exthandler xrdtpc libXrdHttpTPC.so' : '# no third-party copy (a storage that refuses COPY)'}
 http.header2cgi Authorization authz
 ofs.authorize 1
@@ -447,18 +452,12 @@ xrootd.chksum max 4 adler32 md5 crc32c crc32
  * root://, serving HTTPS without authorization of its own: a public namespace's cache.
  */
 function xcacheConfig(dir: string, pki: string, port: number, originPort: number): string {
+  // oss.localroot is where the cache keeps what it fetched.
   return `# Petrel test bed XCache (generated)
-all.export /
-all.adminpath ${dir}/admin
-all.pidpath ${dir}/run
-xrd.port ${port}
-xrd.protocol XrdHttp:${port} libXrdHttp.so
-xrd.tls ${pki}/server.pem ${pki}/server.key
-xrd.tlsca certdir ${pki}/cadir
+${xrootdBase(dir, pki, port)}
 ofs.osslib libXrdPss.so
 pss.cachelib libXrdPfc.so
 pss.origin localhost:${originPort}
-oss.localroot ${dir}/data
 pfc.ram 1g
 pfc.blocksize 1M
 `;
