@@ -222,7 +222,8 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
   ]);
   const config = await loadConfig(resolvePaths().configFile);
   const router = createConfiguredRouter(config);
-  const tokens = request.token ? undefined : await agentTokenSource();
+  // An explicit token serves both sides of a copy (its source falls back to it), as in the agent.
+  const tokens = request.token ? explicitTokens() : await agentTokenSource();
   const service = createJobService({
     database: ':memory:',
     engine: createAgentEngine(config, router),
@@ -252,6 +253,15 @@ async function runInProcess(request: SubmitJobRequest, opts: { json: boolean; qu
     await service.stop();
     await tokens?.close();
   }
+}
+
+/** The job's explicit tokens as stored, by the resolver's rules (a copy's source falls back to the one token). */
+function explicitTokens(): { tokensFor(task: TransferTask): Promise<Pick<TransferTask, 'token' | 'sourceToken'>>; close(): Promise<void> } {
+  const none = createTokenResolver([]);
+  return {
+    tokensFor: (task) => tokensForTask(task, { token: task.token, sourceToken: task.sourceToken ?? null }, none),
+    close: async () => undefined,
+  };
 }
 
 /**

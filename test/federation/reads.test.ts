@@ -4,7 +4,7 @@
 // origin, which fetches what it lacks from the origin over root:// (public paths only: it
 // forwards no token). Pelican's own cache cannot run here.
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { JobDetail, JobView } from '../../src/api/index.js';
@@ -269,6 +269,29 @@ describe('listings and copies through a federation', () => {
     expect(await readFile(join(b.dataDir, 'fedcopy/small.bin'))).toEqual(small);
     // The source side goes to an origin: a GET with ?directread.
     expect(fed.queries).toContainEqual(expect.objectContaining({ method: 'GET', path: '/prot/data/small.bin', directRead: true }));
+  });
+
+  it('copy from an https storage into a federation path: the director names the origin for a COPY, which pulls', async () => {
+    const { b } = tb.servers;
+    const data = randomBytes(40_000);
+    await writeDataFile(b, '/fedin/in.bin', data);
+    const copyToken = join(home.dir, 'copy-in-token');
+    await writeFile(copyToken, await mintToken(tb, { scope: 'storage.read:/fedin storage.create:/prot storage.modify:/prot', expiresIn: 600 }), { mode: 0o600 });
+    const res = await petrel(home, ['copy', '-q', `${b.url}/fedin/in.bin`, pelican('/prot/in/in.bin'), '--token', copyToken]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(join(origin.dataDir, 'prot/in/in.bin'))).toEqual(data);
+    expect(fed.queries).toContainEqual(expect.objectContaining({ method: 'COPY', path: '/prot/in/in.bin' }));
+  });
+
+  it('put -r into a federation path makes the directories at the origin', async () => {
+    const local = join(home.dir, 'uptree');
+    await mkdir(join(local, 'sub'), { recursive: true });
+    await writeFile(join(local, 'a.txt'), 'a');
+    await writeFile(join(local, 'sub', 'b.txt'), 'bb');
+    const res = await petrel(home, ['put', '-r', '-q', '--async', '--wait', local, pelican('/prot/uptree/'), '--token', tokenFile]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(join(origin.dataDir, 'prot/uptree/uptree/sub/b.txt'), 'utf8')).toBe('bb');
+    expect(await readFile(join(origin.dataDir, 'prot/uptree/uptree/a.txt'), 'utf8')).toBe('a');
   });
 });
 

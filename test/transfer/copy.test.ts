@@ -117,6 +117,15 @@ describe('third-party copy', () => {
     expect(res.stdout).toMatch(/succeeded: 2 transfers/);
     expect(await readFile(join(b.dataDir, 'cp/dir/s2.txt'), 'utf8')).toBe('two');
   });
+
+  it('a foreground copy with one --token carries it to the source too', async () => {
+    await writeDataFile(a, '/cp/one-token.txt', Buffer.from('one token'));
+    const both = await mintToken(tb, { scope: 'storage.read:/cp storage.create:/cp storage.modify:/cp' });
+    await writeFile(join(home.dir, 'both.tok'), both, { mode: 0o600 });
+    const res = await petrel(home, ['copy', '-q', '--token', join(home.dir, 'both.tok'), `${a.url}/cp/one-token.txt`, `${b.url}/cp/one-token.txt`]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(join(b.dataDir, 'cp/one-token.txt'), 'utf8')).toBe('one token');
+  });
 });
 
 describe('third-party copy when the destination dies', () => {
