@@ -24,6 +24,9 @@ function tokenNeeded(url: string, route: Route, doing: string): PetrelError {
 /** Pelican's job id header goes with every request of a job, to the director and to the servers. */
 const jobHeader = (task: TransferTask): Record<string, string> | undefined => (task.jobId ? { ...task.headers, 'X-Pelican-JobId': task.jobId } : task.headers);
 
+/** What a server says of an object that another namespace may explain. */
+const ASK_AGAIN = new Set(['TRANSFER_NOT_FOUND', 'TRANSFER_DENIED', 'CREDENTIAL_NEEDED']);
+
 /** Transient trouble at one server (connection lost, timeout, 5xx, 429, silence): another may serve. */
 const failsOver = (e: PetrelError): boolean => e.transient || Boolean(e.unanswered);
 
@@ -38,9 +41,28 @@ export function createFederatedEngine(inner: TransferEngine, router: FederationR
   const health = createServerHealth();
   const probe = createPrestageProbe(http);
 
-  /** A get reads the object to its destination; a prestage brings it into the cache only. */
+  /**
+   * A get reads the object to its destination; a prestage brings it into the cache only. A
+   * refusal on a route built from another object's answer is checked with the director: the
+   * object may be in a nested namespace that answer did not know of.
+   */
   async function read(task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
-    const route = await router.route(new URL(task.source), 'read', { jobId: task.jobId, caches: cachePreference(task.caches), signal: ctx.signal });
+    const url = new URL(task.source);
+    const how = { jobId: task.jobId, caches: cachePreference(task.caches), signal: ctx.signal };
+    const route = await router.route(url, 'read', how);
+    try {
+      return await readVia(route, task, ctx);
+    } catch (e) {
+      const err = asPetrelError(e);
+      if (!route.learned || ctx.signal.aborted || !ASK_AGAIN.has(err.code)) throw err;
+      const fresh = await router.route(url, 'read', { ...how, fresh: true });
+      const same = fresh.namespace.prefix === route.namespace.prefix && fresh.servers.map((s) => s.href).join() === route.servers.map((s) => s.href).join();
+      if (same) throw err;
+      return readVia(fresh, task, ctx);
+    }
+  }
+
+  async function readVia(route: Route, task: TransferTask, ctx: TransferContext): Promise<TransferResult> {
     const token = route.namespace.requireToken ? task.token : null;
     if (route.namespace.requireToken && !token) throw tokenNeeded(task.source, route, 'reading');
     const attempts: ServerAttempt[] = [];

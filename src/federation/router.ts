@@ -22,6 +22,8 @@ export interface Route {
   namespace: Namespace;
   /** The object's URL at each server to try, best first. */
   servers: URL[];
+  /** Built from an answer about another object of the namespace, not asked for this one. */
+  learned: boolean;
 }
 
 /** `--cache URL…`: caches tried first; `andDirector` (a trailing `+`) adds the director's after them. */
@@ -34,6 +36,8 @@ export interface RouteOptions {
   jobId?: string | undefined;
   caches?: CachePreference | undefined;
   signal?: AbortSignal | undefined;
+  /** Ask the director about this object even if its namespace is known (a nested namespace the answer kept does not know of). */
+  fresh?: boolean | undefined;
 }
 
 export interface RouterOptions {
@@ -97,9 +101,13 @@ export function createRouter(opts: RouterOptions) {
       const directRead = operation !== 'read' || object.directRead;
       const verb = VERBS[operation];
       const key = `${object.federation}\n${directRead ? 'origin' : 'cache'}`;
-      let entry = known(key, object.path);
+      let entry = o.fresh ? undefined : known(key, object.path);
       let servers: URL[] | undefined;
-      if (!entry?.bases.length) {
+      if (o.fresh) {
+        const answer = await ask(object, verb, directRead, o);
+        entry = remember(key, object, answer);
+        servers = answer.servers;
+      } else if (!entry?.bases.length) {
         // Concurrent first asks in one directory wait for one query, whose namespace likely covers them all.
         const flight = `${key}\n${parentOf(object.path)}`;
         const shared = entry ? undefined : pending.get(flight);
@@ -116,13 +124,14 @@ export function createRouter(opts: RouterOptions) {
           servers = got.answer.servers;
         }
       }
+      const learned = servers === undefined;
       servers ??= entry.bases.map((b) => objectAt(b, object.path));
       if (operation === 'list' && entry.namespace.collectionsUrl) servers = [objectAt(entry.namespace.collectionsUrl, object.path)];
       if (operation === 'read' && o.caches?.caches.length) {
         const preferred = o.caches.caches.map((c) => objectAt(c, object.path));
         servers = o.caches.andDirector ? [...preferred, ...servers.filter((s) => !preferred.some((p) => p.origin === s.origin))] : preferred;
       }
-      return { object, namespace: entry.namespace, servers };
+      return { object, namespace: entry.namespace, servers, learned };
     },
 
     /** Director queries made so far (the bench and the tests count them). */

@@ -29,11 +29,14 @@ async function everywhere(path: string, data: Buffer): Promise<void> {
 }
 
 beforeAll(async () => {
-  const started = await Promise.all(['forigin', 'fcache1'].map((n) => startXrootd(tb, n, { publicRead: ['/pub', '/bulk', '/flaky'] })));
+  const started = await Promise.all(['forigin', 'fcache1'].map((n) => startXrootd(tb, n, { publicRead: ['/pub', '/bulk', '/flaky', '/nest'] })));
   [origin, cache1] = started as [XrootdServer, XrootdServer];
   cache2 = await startXrootd(tb, 'fxcache', { cacheOf: origin });
   fed = await standInFederation(tb, [
     { prefix: '/pub', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: false },
+    // A namespace inside another, served elsewhere: an answer about /nest knows nothing of it.
+    { prefix: '/nest', caches: [cache1.url], origin: origin.url, requireToken: false },
+    { prefix: '/nest/inner', caches: [origin.url], origin: origin.url, requireToken: false },
     { prefix: '/expired', caches: [cache1.url], origin: origin.url, requireToken: true, tokenExpired: true },
     { prefix: '/bulk', caches: [cache1.url], origin: origin.url, requireToken: false },
     { prefix: '/prot', caches: [cache1.url, cache2.url], origin: origin.url, requireToken: true, writable: true, issuers: [tb.issuer.url], basePath: '/' },
@@ -163,6 +166,21 @@ describe('reads through a federation', () => {
     expect(await readFile(join(home.dir, 'many', 'f1999.txt'), 'utf8')).toBe('file 1999\n');
     expect(fed.queries).toEqual([{ method: 'GET', path: expect.stringMatching(/^\/bulk\/many\/f\d+\.txt$/) as unknown as string, directRead: false, jobId: expect.any(String) as unknown as string }]);
   }, 300_000);
+
+  it('an object in a nested namespace that a kept answer routes wrongly is asked about afresh', async () => {
+    await writeDataFile(cache1, '/nest/outer.bin', small);
+    await writeDataFile(origin, '/nest/inner/deep.bin', small);
+    // Through the agent, which then keeps the /nest answer.
+    const first = await petrel(home, ['get', '-q', '--async', '--wait', pelican('/nest/outer.bin'), join(home.dir, 'outer.bin')]);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    fed.queries.length = 0;
+    // The /nest answer sends this to cache 1, which has no such file (404); the director knows better.
+    const res = await petrel(home, ['get', '-q', '--async', '--wait', '--json', pelican('/nest/inner/deep.bin'), join(home.dir, 'deep.bin')]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await readFile(join(home.dir, 'deep.bin'))).toEqual(small);
+    expect((await statusJson((JSON.parse(res.stdout) as JobView).id)).transfers[0]?.servedBy).toBe(origin.url);
+    expect(fed.queries.map((q) => q.path)).toEqual(['/nest/inner/deep.bin']);
+  });
 
   it('osdf:/// goes to the federation config.json names for osdf', async () => {
     const osdfHome = await makeHome(tb, { federations: { osdf: { discovery: fed.url } } });
