@@ -60,6 +60,14 @@ describe('the federation router', () => {
     expect(fed.discoveries - before).toBe(1);
   });
 
+  it('--cache: the named caches alone, or with + the director\'s after them (without repeating one)', async () => {
+    const r = router();
+    const only = await r.route(url(`pelican://${fed.host}/ns/c/f`), 'read', { caches: { caches: [new URL(b.url)], andDirector: false } });
+    expect(only.servers.map((s) => s.href)).toEqual([`${b.url}/ns/c/f`]);
+    const more = await r.route(url(`pelican://${fed.host}/ns/c/f`), 'read', { caches: { caches: [new URL(b.url)], andDirector: true } });
+    expect(more.servers.map((s) => s.href)).toEqual([`${b.url}/ns/c/f`, `${a.url}/ns/c/f`]);
+  });
+
   it('concurrent first asks in one directory share one query; an answer expires with the namespace TTL', async () => {
     fed.queries.length = 0;
     let t = 1_000_000;
