@@ -110,6 +110,27 @@ export async function compare(ctx: CompareContext, n: number, petrel: () => Prom
   return out;
 }
 
+/**
+ * Petrel against several references in one rotation (Petrel, then each reference, `n` rounds),
+ * so every tool meets the same machine state; one `Runs` per reference, sharing Petrel's runs.
+ */
+export async function compareAll(ctx: CompareContext, n: number, petrel: () => Promise<number>, references: Record<string, () => Promise<number>>): Promise<Record<string, Runs>> {
+  const shared = { petrel: [] as number[], petrelCpu: [] as CpuSplit[] };
+  const out: Record<string, Runs> = {};
+  for (const name of Object.keys(references)) out[name] = { petrel: shared.petrel, petrelCpu: shared.petrelCpu, reference: [], referenceCpu: [] };
+  for (let i = 0; i < n; i++) {
+    const p = await measured(ctx, 'petrel', petrel);
+    shared.petrel.push(p.secs);
+    shared.petrelCpu.push(p.cpu);
+    for (const [name, run] of Object.entries(references)) {
+      const r = await measured({ ...ctx, label: `${ctx.label} ${name}` }, 'reference', run);
+      out[name]?.reference.push(r.secs);
+      out[name]?.referenceCpu.push(r.cpu);
+    }
+  }
+  return out;
+}
+
 export function medianCpu(splits: CpuSplit[]): CpuSplit | undefined {
   if (!splits.length) return undefined;
   return { client: medianOf(splits.map((s) => s.client)), servers: medianOf(splits.map((s) => s.servers)) };

@@ -1,5 +1,5 @@
-// `npm run bench [-- --quick] [-- --only get,queue,tape,listing,tree]`: Petrel against curl, gfal-copy,
-// gfal-ls and rclone on the test bed, side by side in one run; prints a table and writes bench/results/latest.json.
+// `npm run bench [-- --quick] [-- --only get,peers,queue,tape,listing,tree]`: Petrel against curl, gfal-copy,
+// gfal-ls, davix-get, xrdcp and rclone on the test bed, side by side in one run; prints a table and writes bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
@@ -10,8 +10,9 @@ import { createAgentClient } from '../src/api/index.js';
 import { socketPath } from '../src/paths.js';
 import { mintToken, startTestbed, writeDataFile, type Testbed, type XrootdServer } from '../test/testbed/index.js';
 import { cpuProbe, type CpuSplit } from './cpu.js';
-import { compare, medianCpu, printTable, stats, timed, type CaseResult, type CompareContext, type Runs } from './harness.js';
+import { compare, compareAll, medianCpu, printTable, stats, timed, type CaseResult, type CompareContext, type Runs } from './harness.js';
 import { listers, LISTING_TOOLS, makeListingDir, type Lister } from './listing.js';
+import { PEER_TOOLS, peerGets } from './peers.js';
 import { measureQueue } from './queue.js';
 import { measureTape, TAPE_CONFIG } from './tape.js';
 import { measureTreeListing, rcloneTreeListing, startTreeServer } from './tree.js';
@@ -130,7 +131,9 @@ async function main(): Promise<void> {
   const onlyArg = process.argv.indexOf('--only');
   const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
   const wanted = (name: string) => !only || only.has(name);
-  ensureTools(wanted('listing') || wanted('tree') ? LISTING_TOOLS : undefined);
+  const listingTools = wanted('listing') || wanted('tree') ? LISTING_TOOLS : { required: [], optional: [] };
+  const peerTools = wanted('peers') ? PEER_TOOLS : { required: [], optional: [] };
+  ensureTools({ required: [...listingTools.required, ...peerTools.required], optional: [...listingTools.optional, ...peerTools.optional] });
   const started = Date.now();
   const tb: Testbed = await startTestbed();
   const work = await mkdtemp('/tmp/petrel-bench-');
@@ -201,6 +204,25 @@ async function main(): Promise<void> {
       add(`Node's HTTPS alone: GET ${size}, body discarded`, 'MB/s', floor, throughput, { tool: 'curl -o /dev/null' }, false, {
         note: 'no Petrel code: node:https reading the body and dropping it. What a download through Node can reach on this machine, at best.',
       });
+    }
+
+    if (wanted('peers')) {
+      await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
+      await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      const peers = peerGets({ url: `${a.url}/bench/big.bin`, token, caFile: tb.caFile, caDir: tb.caDir }, commandExists);
+      const dest = (name: string) => join(work, `peer-${name.replace(/\W+/g, '-')}.bin`);
+      const runs = await compareAll(
+        ctx('peers'),
+        plan.runs,
+        () => petrel(['get', '--async', '--wait', '-q', '--token', tokenFile, `${a.url}/bench/big.bin`, join(work, 'get.bin')]).finally(() => rm(join(work, 'get.bin'), { force: true })),
+        Object.fromEntries(Object.entries(peers).map(([name, get]) => [name, () => get(dest(name))])),
+      );
+      for (const [name, r] of Object.entries(runs)) {
+        add(`get ${size} (--async, adler32 verified, fsynced) against ${name}`, 'MB/s', r, throughput, { tool: `${name} (no checksum, no fsync)` }, false, {
+          note: `one rotation per round: Petrel, then ${Object.keys(runs).join(', ')}; the peers neither verify a checksum nor fsync.`,
+        });
+      }
+      if (!Object.keys(runs).length) console.log('peers: none of davix-get, xrdcp, rclone is installed');
     }
 
     if (wanted('put')) {

@@ -1,7 +1,7 @@
 // The router on its own, against real HTTPS servers (the stand-in director, and a broken
 // discovery host): what it asks, how often, and what it keeps.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PetrelError } from '../../src/errors.js';
+import type { PetrelError } from '../../src/errors.js';
 import { createRouter } from '../../src/federation/index.js';
 import { createHttpClient, parseLocation, type HttpClient } from '../../src/transfer/index.js';
 import { standInFederation, type StandInFederation } from '../helpers/federation.js';
