@@ -159,7 +159,8 @@ describe('prestage jobs', () => {
     const urls = files(server, 'forgot', 4, { delayMs: 1_000 });
     const { agent } = await agentWith();
     const { id } = await agent.client.submit({ kind: 'prestage', transfers: recall(urls), token: await stageToken() });
-    while (server.stats.stageRequests < 1) await sleep(20);
+    // The request is counted when it arrives, recorded once its body is read: wait for the record.
+    while (server.stats.requests.length < 1) await sleep(20);
     server.forget(server.stats.requests[0]!.id);
     const job = await waitForJob(agent.client, id, finished, 30_000);
     expect(job.state).toBe('succeeded');
