@@ -12,7 +12,7 @@ import { mintToken, startTestbed, writeDataFile, type Testbed, type XrootdServer
 import { cpuProbe, type CpuSplit } from './cpu.js';
 import { compare, compareAll, medianCpu, printTable, stats, timed, type CaseResult, type CompareContext, type Runs } from './harness.js';
 import { listers, LISTING_TOOLS, makeListingDir, type Lister } from './listing.js';
-import { PEER_TOOLS, peerGets } from './peers.js';
+import { PEER_TOOLS, peerGets, peerManyGets, peerPuts } from './peers.js';
 import { measureQueue } from './queue.js';
 import { measureTape, TAPE_CONFIG } from './tape.js';
 import { measureTreeListing, rcloneTreeListing, startTreeServer } from './tree.js';
@@ -240,6 +240,13 @@ async function main(): Promise<void> {
       add(`Node's HTTPS alone: PUT ${size}`, 'MB/s', floor, throughput, { tool: 'curl -T' }, false, {
         note: 'no Petrel code: node:https sending the file 64 KiB at a time, as Petrel\'s uploads do. The best an upload through Node reaches here.',
       });
+      if (wanted('peers')) {
+        const puts = peerPuts({ url: `${b.url}/bench/`, token, caFile: tb.caFile, caDir: tb.caDir }, local, commandExists);
+        const runs = await compareAll(ctx('put peers'), plan.runs, () => petrel(['put', '--async', '--wait', '-q', '--checksum', 'none', '--token', tokenFile, local, `${b.url}/bench/put-petrel.bin`]), puts);
+        for (const [name, r] of Object.entries(runs)) {
+          add(`put ${size} (no checksum) against ${name}`, 'MB/s', r, throughput, { tool: name }, false, { note: `one rotation per round: Petrel, then ${Object.keys(runs).join(', ')}; none of them verifies a checksum.` });
+        }
+      }
       await rm(local, { force: true });
     }
 
@@ -282,6 +289,16 @@ async function main(): Promise<void> {
       add(`Node's HTTPS alone: ${n} × 64 KiB, 8 at a time`, 'files/s', floor, rate(n), { tool: 'curl loop (no checksum)', perRun: rate(plan.curlLoopFiles) }, false, {
         note: 'no Petrel job machinery: per file a GET, its adler32, a new file written and fsynced, a digest HEAD (one at a time per origin) compared with it, a rename and a directory fsync, over node:https, as Petrel does them. Whether Node here can reach the target at all.',
       });
+      if (wanted('peers')) {
+        const names = Array.from({ length: n }, (_, i) => `f${i}`);
+        const many = peerManyGets({ url: `${a.url}/bench/small/`, token, caFile: tb.caFile, caDir: tb.caDir }, names, dir, commandExists, work);
+        const runs = await compareAll(ctx('small peers'), plan.runs, petrelSmall, many);
+        for (const [name, r] of Object.entries(runs)) {
+          add(`${n} × 64 KiB in one job against ${name}`, 'files/s', r, rate(n), { tool: `${name} (no checksum, no fsync)` }, false, {
+            note: `parallel peers, one process each, 8 at a time as Petrel's bench agent; one rotation per round: Petrel, then ${Object.keys(runs).join(', ')}.`,
+          });
+        }
+      }
       const viaGfal = await compare(ctx('small/gfal'), plan.runs, petrelSmall, async () => {
         const d = dir();
         await mkdir(d);
