@@ -3,13 +3,13 @@
 // The running transfers read from a slow storage stand-in (below), so they stay running for the
 // whole measurement; nothing else about the agent is stubbed.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAgentClient } from '../src/api/index.js';
 import type { Testbed } from '../test/testbed/index.js';
 import { stats, type Stats } from './harness.js';
+import { rssMB } from './memory.js';
 
 export interface QueueMeasurements {
   transfers: number;
@@ -48,12 +48,6 @@ async function startSlowStorage(tb: Testbed): Promise<{ url: string; close(): Pr
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-/** VmRSS (now) or VmHWM (peak) of a process, in MB. */
-async function rssMB(pid: number, which: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${which}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
 }
 
 /**

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only get,peers,queue,tape,listing,tree]`: Petrel against curl, gfal-copy,
+// `npm run bench [-- --quick] [-- --only get,peers,streams,queue,tape,listing,tree]`: Petrel against curl, gfal-copy,
 // gfal-ls, davix-get, xrdcp and rclone on the test bed, side by side in one run; prints a table and writes bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { createAgentClient } from '../src/api/index.js';
 import { socketPath } from '../src/paths.js';
 import { mintToken, startTestbed, writeDataFile, type Testbed, type XrootdServer } from '../test/testbed/index.js';
 import { cpuProbe, type CpuSplit } from './cpu.js';
+import { resetPeakRss, rssMB } from './memory.js';
 import { compare, compareAll, medianCpu, printTable, stats, timed, type CaseResult, type CompareContext, type Runs } from './harness.js';
 import { listers, LISTING_TOOLS, makeListingDir, type Lister } from './listing.js';
 import { PEER_TOOLS, peerGets, peerManyGets, peerPuts } from './peers.js';
@@ -223,6 +224,32 @@ async function main(): Promise<void> {
         });
       }
       if (!Object.keys(runs).length) console.log('peers: none of davix-get, xrdcp, rclone is installed');
+    }
+
+    if (wanted('streams')) {
+      // The same get through two agents in one rotation: the default (two ranges at once, the
+      // second on a worker thread) and one with `download.streams: 1`. Each run's agent peak RSS
+      // is its own (VmHWM reset before it).
+      await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
+      await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      const oneEnv = await agentHome(join(work, 'one-stream'), { ...AGENT_CONFIG, download: { streams: 1 } }, tb.caFile);
+      await petrel(['agent', 'start'], oneEnv);
+      const onePid = await agentPidOf(oneEnv);
+      const oneCpu = cpuProbe(() => ({ agent: onePid, servers: [pidOf(a), pidOf(b)].filter((p): p is number => p !== undefined) }));
+      const peaks: Record<'petrel' | 'reference', number[]> = { petrel: [], reference: [] };
+      const getWith = (e: NodeJS.ProcessEnv, pid: number, side: 'petrel' | 'reference') => async () => {
+        await resetPeakRss(pid);
+        const secs = await petrel(['get', '--async', '--wait', '-q', '--token', tokenFile, `${a.url}/bench/big.bin`, join(work, 'get.bin')], e).finally(() => rm(join(work, 'get.bin'), { force: true }));
+        peaks[side].push(await rssMB(pid, 'VmHWM'));
+        return secs;
+      };
+      const twoCtx: CompareContext = { ...ctx('streams'), cpu: (side) => (side === 'petrel' ? cpu('petrel') : oneCpu('petrel')) };
+      const runs = await compare(twoCtx, plan.runs, getWith(env, agentPid as number, 'petrel'), getWith(oneEnv, onePid, 'reference'));
+      await petrel(['agent', 'stop'], oneEnv);
+      const mbs = (xs: number[]) => `${stats(xs).median.toFixed(0)} MB (${stats(xs).min.toFixed(0)}–${stats(xs).max.toFixed(0)})`;
+      add(`get ${size} --async, two ranges at once (default) against one stream`, 'MB/s', runs, throughput, { tool: 'petrel get --async, download.streams 1' }, false, {
+        note: `CPU is the agent's and the CLI's; agent peak RSS per run: two streams ${mbs(peaks.petrel)}, one stream ${mbs(peaks.reference)}.`,
+      });
     }
 
     if (wanted('put')) {

@@ -5,12 +5,12 @@
 // and peak memory. The reference, one stage request per file each polled on the agent's own
 // schedule until its file is on disk, is counted from the same files' delays, not run.
 // The stand-in runs in this process; only the agent is real.
-import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAgentClient } from '../src/api/index.js';
 import { startTapeServer } from '../test/helpers/tape-server.js';
 import { mintToken, type Testbed } from '../test/testbed/index.js';
 import { processCpuSeconds } from './cpu.js';
+import { rssMB } from './memory.js';
 
 /** The agent's `tape` block for the case: batches as by default, polls every 0.5 s to 2 s. */
 export const TAPE_CONFIG = { batchSize: 200, fillWaitMs: 2_000, maxRequestsPerEndpoint: 20, firstPollMs: 500, maxPollMs: 2_000 };
@@ -35,12 +35,6 @@ export interface TapeMeasurements {
   peakRssMB: number;
   /** What one stage request per file costs, each polled on the agent's schedule until on disk. */
   perFile: { stageRequests: number; polls: number };
-}
-
-/** VmRSS (now) or VmHWM (peak) of a process, in MB. */
-async function rssMB(pid: number, which: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${which}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
 }
 
 /** A seeded generator (mulberry32): the same delays every run, so runs compare. */

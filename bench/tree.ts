@@ -15,6 +15,7 @@ import { createAgentClient } from '../src/api/index.js';
 import type { TestbedInfo } from '../test/testbed/index.js';
 import { processCpuSeconds } from './cpu.js';
 import { GNU_TIME } from './listing.js';
+import { rssMB } from './memory.js';
 
 export interface TreeServer {
   url: string;
@@ -60,11 +61,6 @@ export async function startTreeServer(tb: Pick<TestbedInfo, 'tls'>, shape: { dir
         server.close(() => r());
       }),
   };
-}
-
-async function rssMB(pid: number, which: 'VmRSS' | 'VmHWM'): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${which}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
 }
 
 export interface TreeListing {

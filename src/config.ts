@@ -56,6 +56,18 @@ export const AgentConfigSchema = z
     maxUnknownSizeBytes: z.number().int().min(1).default(100 * 2 ** 30),
     /** Free space a download leaves on its file system; default: 1% of it, at most 1 GiB. */
     diskReserveBytes: z.number().int().min(0).optional(),
+    /**
+     * Large downloads in byte ranges at once, each over its own connection and thread (davix's,
+     * aria2's and xrdcp's multi-stream): `streams` at most per file, none shorter than
+     * `minStreamBytes`. 1 turns it off.
+     */
+    download: z
+      .object({
+        streams: z.number().int().min(1).max(16).default(2),
+        minStreamBytes: z.number().int().min(1 << 20).default(32 << 20),
+      })
+      .strict()
+      .prefault({}),
     /** Largest accepted socket API request body. */
     maxRequestBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
     /** How often running transfers' byte counts are written to the database. */

@@ -185,3 +185,68 @@ function crc32cBytes(crc: number, data: Uint8Array, start: number, end: number):
   for (let i = start; i < end; i++) crc = T[(crc ^ data[i]!) & 255]! ^ (crc >>> 8);
   return crc;
 }
+
+// ---------------------------------------------------------------- combining
+
+/** The algorithms whose digests of consecutive pieces combine into the digest of the whole. */
+export function isCombinable(algo: ChecksumAlgorithm): algo is 'adler32' | 'crc32c' {
+  return algo === 'adler32' || algo === 'crc32c';
+}
+
+/**
+ * The digest of `a`'s bytes followed by `b`'s, from their digests and `b`'s length (zlib's
+ * adler32_combine and crc32_combine): a download fetched in ranges checksums each range apart.
+ */
+export function combineDigests(algo: 'adler32' | 'crc32c', first: string, second: string, secondLength: number): string {
+  const a = Number.parseInt(first, 16);
+  const b = Number.parseInt(second, 16);
+  return hex32(algo === 'adler32' ? adler32Combine(a, b, secondLength) : crc32cCombine(a, b, secondLength));
+}
+
+function adler32Combine(first: number, second: number, length: number): number {
+  const rem = length % MOD;
+  let sum1 = first & 0xffff;
+  let sum2 = (rem * sum1) % MOD;
+  sum1 += (second & 0xffff) + MOD - 1;
+  sum2 += (first >>> 16) + (second >>> 16) + MOD - rem;
+  if (sum1 >= MOD) sum1 -= MOD;
+  if (sum1 >= MOD) sum1 -= MOD;
+  if (sum2 >= 2 * MOD) sum2 -= 2 * MOD;
+  if (sum2 >= MOD) sum2 -= MOD;
+  return sum2 * 65536 + sum1;
+}
+
+/** vec times the 32×32 matrix over GF(2) whose columns are `mat`. */
+function gf2Times(mat: Uint32Array, vec: number): number {
+  let sum = 0;
+  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= mat[i]!;
+  return sum >>> 0;
+}
+
+function gf2Square(square: Uint32Array, mat: Uint32Array): void {
+  for (let n = 0; n < 32; n++) square[n] = gf2Times(mat, mat[n]!);
+}
+
+/** Applies `length` zero bytes to crc `first` by repeated squaring of the one-zero-bit operator, then adds `second`. */
+function crc32cCombine(first: number, second: number, length: number): number {
+  if (length <= 0) return first;
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = 0x82f63b78;
+  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row;
+  gf2Square(even, odd); // two zero bits
+  gf2Square(odd, even); // four
+  let crc = first;
+  let left = length;
+  for (;;) {
+    gf2Square(even, odd);
+    if (left % 2) crc = gf2Times(even, crc);
+    left = Math.floor(left / 2);
+    if (left === 0) break;
+    gf2Square(odd, even);
+    if (left % 2) crc = gf2Times(odd, crc);
+    left = Math.floor(left / 2);
+    if (left === 0) break;
+  }
+  return (crc ^ second) >>> 0;
+}

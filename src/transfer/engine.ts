@@ -5,14 +5,33 @@ import { thirdPartyCopy } from './copy.js';
 import { DEFAULT_DOWNLOAD_LIMITS, download, type DownloadLimits } from './get.js';
 import { sameAtDestination } from './existing.js';
 import { createHttpClient, type HttpClientOptions } from './http.js';
+import { createRangeWorkers } from './range-workers.js';
+import type { StreamSettings } from './ranged-get.js';
 import { removeFile } from './local-file.js';
 import { upload } from './put.js';
 import { partPath, type TransferEngine, type TransferResult } from './task.js';
 
+export interface HttpEngineOptions extends HttpClientOptions {
+  copyMarkerTimeoutMs?: number;
+  maxUnknownSizeBytes?: number;
+  diskReserveBytes?: number | undefined;
+  /** Large downloads in ranges at once; default: one stream. */
+  download?: StreamSettings | undefined;
+}
+
 /** The HTTP engine: get and put over one pooled client. */
-export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs?: number } & Partial<DownloadLimits> = {}): TransferEngine {
+export function createHttpEngine(opts: HttpEngineOptions = {}): TransferEngine {
   const shared = createHttpClient(opts);
-  const limits: DownloadLimits = { maxUnknownSizeBytes: opts.maxUnknownSizeBytes ?? DEFAULT_DOWNLOAD_LIMITS.maxUnknownSizeBytes, diskReserveBytes: opts.diskReserveBytes };
+  const streams = opts.download?.streams ?? 1;
+  const workers =
+    opts.download && streams > 1
+      ? createRangeWorkers(streams - 1, { caFile: opts.caFile, idleTimeoutMs: shared.idleTimeoutMs, connectTimeoutMs: shared.connectTimeoutMs })
+      : undefined;
+  const limits: DownloadLimits = {
+    maxUnknownSizeBytes: opts.maxUnknownSizeBytes ?? DEFAULT_DOWNLOAD_LIMITS.maxUnknownSizeBytes,
+    diskReserveBytes: opts.diskReserveBytes,
+    ranged: workers && opts.download ? { ...opts.download, workers } : undefined,
+  };
   const copyOptions = { markerTimeoutMs: opts.copyMarkerTimeoutMs ?? 120_000 };
   return {
     async run(task, ctx) {
@@ -39,7 +58,7 @@ export function createHttpEngine(opts: HttpClientOptions & { copyMarkerTimeoutMs
       if (KIND_SIDES[task.kind].destination?.location === 'local') await removeFile(partPath(task.destination));
     },
     async close() {
-      await shared.close();
+      await Promise.all([shared.close(), workers?.close()]);
     },
   };
 }
@@ -53,5 +72,6 @@ export function createConfiguredEngine(config: AgentConfig): TransferEngine {
     copyMarkerTimeoutMs: config.copyMarkerTimeoutMs,
     maxUnknownSizeBytes: config.maxUnknownSizeBytes,
     diskReserveBytes: config.diskReserveBytes,
+    download: config.download,
   });
 }
