@@ -57,14 +57,16 @@ export const AgentConfigSchema = z
     /** Free space a download leaves on its file system; default: 1% of it, at most 1 GiB. */
     diskReserveBytes: z.number().int().min(0).optional(),
     /**
-     * Large downloads in byte ranges at once, each over its own connection and thread (davix's,
-     * aria2's and xrdcp's multi-stream): `streams` at most per file, none shorter than
-     * `minStreamBytes`. 1 turns it off.
+     * Large downloads in byte ranges at once, each over its own connection and thread (aria2's
+     * split, rclone's multi-thread streams): `streams` at most per file, none shorter than
+     * `minStreamBytes`, from servers whose first reply took at least `minRoundTripMs` (a
+     * distant server, where one connection's window is the limit). 1 stream turns it off.
      */
     download: z
       .object({
-        streams: z.number().int().min(1).max(16).default(2),
+        streams: z.number().int().min(1).max(16).default(4),
         minStreamBytes: z.number().int().min(1 << 20).default(32 << 20),
+        minRoundTripMs: z.number().min(0).default(10),
       })
       .strict()
       .prefault({}),

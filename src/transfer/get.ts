@@ -133,7 +133,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
         ctx.onProgress({ bytesDone: done, bytesTotal: total });
       };
       let whole: HttpResponse | undefined = res;
-      const streams = offset === 0 && total !== null ? reserveStreams(limits.ranged, total, algo) : undefined;
+      const streams = offset === 0 && total !== null ? reserveStreams(limits.ranged, res, total, algo) : undefined;
       if (streams && total !== null) {
         // The first reply told the size: it goes, and the file comes again as ranges at once.
         res.body.destroy();

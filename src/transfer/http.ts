@@ -154,20 +154,26 @@ export interface HttpResponse {
   body: Readable;
   /** The URL that answered, after redirects. */
   url: URL;
+  /**
+   * From the connection being ready (connected, TLS done, or reused) to the reply's head, in ms:
+   * one round trip and the server's own time. Large for a distant server.
+   */
+  waitedMs: number;
 }
 
 const timeoutError = (message: string, code: string) => Object.assign(new Error(message), { code });
 
 /** One request and its reply's head; `stop` ends the request (and so the body it is sending). */
-function once(client: HttpClient, url: URL, req: HttpRequest, headers: Record<string, string>): Promise<{ res: IncomingMessage; stop(): void }> {
+function once(client: HttpClient, url: URL, req: HttpRequest, headers: Record<string, string>): Promise<{ res: IncomingMessage; stop(): void; waitedMs: number }> {
   const protocol = url.protocol as 'https:' | 'http:';
   const request = protocol === 'https:' ? httpsRequest : httpRequest;
   const agents = req.method === 'HEAD' && !req.keepAlive ? client.fresh : client.pooled;
   return new Promise((resolve, reject) => {
     let reply: IncomingMessage | undefined;
+    let readyAt = performance.now();
     const r = request(url, { method: req.method, headers, agent: agents[protocol], signal: req.signal, insecureHTTPParser: req.lenientParser ?? false }, (res) => {
       reply = res;
-      resolve({ res, stop: () => r.destroy() });
+      resolve({ res, stop: () => r.destroy(), waitedMs: performance.now() - readyAt });
     });
     // The reply's body fails with the timeout itself, not with the "aborted" of a torn-down request.
     const fail = (e: Error) => {
@@ -178,9 +184,13 @@ function once(client: HttpClient, url: URL, req: HttpRequest, headers: Record<st
     r.setTimeout(idle, () => fail(timeoutError(`no answer for ${idle} ms`, 'IDLE_TIMEOUT')));
     r.once('socket', (socket) => {
       // The idle timeout starts once connected: this one covers connecting and the TLS handshake.
+      readyAt = performance.now();
       if (r.reusedSocket || (protocol === 'http:' && !socket.connecting)) return;
       const timer = setTimeout(() => fail(timeoutError(`no connection within ${client.connectTimeoutMs} ms`, 'CONNECT_TIMEOUT')), client.connectTimeoutMs);
-      socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
+        readyAt = performance.now();
+      });
       socket.once('close', () => clearTimeout(timer));
     });
     r.on('error', reject);
@@ -226,7 +236,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
       if (req.token) headers.Authorization = `Bearer ${req.token}`;
       Object.assign(headers, req.secretHeaders);
     }
-    let sent: { res: IncomingMessage; stop(): void };
+    let sent: { res: IncomingMessage; stop(): void; waitedMs: number };
     try {
       sent = await once(client, url, req, headers);
     } catch (e) {
@@ -235,7 +245,7 @@ export async function send(client: HttpClient, req: HttpRequest): Promise<HttpRe
     const { res } = sent;
     const location = res.headers.location;
     if (req.followRedirects === false || !redirects.has(res.statusCode ?? 0) || !location) {
-      return { status: res.statusCode ?? 0, headers: res.headers, body: res, url };
+      return { status: res.statusCode ?? 0, headers: res.headers, body: res, url, waitedMs: sent.waitedMs };
     }
     // Stop sending to the server that redirected: a body goes again, from its start, to the next.
     if (req.writeBody) sent.stop();

@@ -12,10 +12,14 @@ import type { TransferTask } from './task.js';
 const truncateFd = promisify(ftruncate);
 const MiB = 1 << 20;
 
-/** How large downloads are split: at most `streams` at once, each at least `minStreamBytes`. */
+/**
+ * How large downloads are split: at most `streams` at once, each at least `minStreamBytes`, when
+ * the server is at least `minRoundTripMs` away (the first reply's head took that long).
+ */
 export interface StreamSettings {
   streams: number;
   minStreamBytes: number;
+  minRoundTripMs: number;
 }
 
 /** What a download needs to fetch in ranges: the split, and the threads that run all streams but the first. */
@@ -30,7 +34,7 @@ export interface ByteRange {
 }
 
 /** `total` bytes in ranges of whole MiB for up to `streams` streams, none shorter than `minStreamBytes` (the last may be). */
-export function splitRanges(total: number, s: StreamSettings): ByteRange[] {
+export function splitRanges(total: number, s: Pick<StreamSettings, 'streams' | 'minStreamBytes'>): ByteRange[] {
   const count = Math.max(1, Math.min(s.streams, Math.floor(total / Math.max(1, s.minStreamBytes))));
   const step = Math.ceil(total / count / MiB) * MiB;
   const ranges: ByteRange[] = [];
@@ -39,8 +43,11 @@ export function splitRanges(total: number, s: StreamSettings): ByteRange[] {
 }
 
 /** The workers for a download of `total` bytes in ranges, or nothing when it goes as one stream. */
-export function reserveStreams(ranged: RangedDownloads | undefined, total: number, algo: ChecksumAlgorithm | undefined): { ranges: ByteRange[]; workers: ReservedWorkers } | undefined {
+export function reserveStreams(ranged: RangedDownloads | undefined, first: HttpResponse, total: number, algo: ChecksumAlgorithm | undefined): { ranges: ByteRange[]; workers: ReservedWorkers } | undefined {
   if (!ranged || ranged.streams < 2) return undefined;
+  // A server this close fills one connection as fast as a core can read it: more streams only
+  // spread the same CPU over more threads (measured on loopback: README, Benchmarks).
+  if (first.waitedMs < ranged.minRoundTripMs) return undefined;
   // md5 cannot be put together from the digests of pieces: such a download goes as one stream.
   if (algo === 'md5') return undefined;
   const ranges = splitRanges(total, ranged);

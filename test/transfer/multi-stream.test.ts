@@ -19,8 +19,8 @@ const tb = inject('testbed');
 const { a } = tb.servers;
 const MiB = 1 << 20;
 const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as PetrelError);
-/** Files of 16 MiB and more go in ranges of at least 8 MiB, three at most. */
-const split = { download: { streams: 3, minStreamBytes: 8 * MiB } };
+/** Files of 16 MiB and more go in ranges of at least 8 MiB, three at most, however near the server. */
+const split = { download: { streams: 3, minStreamBytes: 8 * MiB, minRoundTripMs: 0 } };
 
 interface Served {
   ranges: (string | undefined)[];
@@ -30,18 +30,28 @@ interface Served {
  * Serves `body` with Range support as XRootD answers it (206, a closed range, Content-Range),
  * recording each GET's Range header. `onRange` may take over a ranged reply.
  */
-async function rangedStandIn(body: Buffer, opts: { ignoreRanges?: boolean; onRange?: (start: number, end: number, res: ServerResponse) => boolean } = {}) {
+async function rangedStandIn(body: Buffer, opts: { ignoreRanges?: boolean; delayMs?: number; onRange?: (start: number, end: number, res: ServerResponse) => boolean } = {}) {
   const served: Served = { ranges: [] };
   const server = await standIn(tb, (req: IncomingMessage, res: ServerResponse) => {
+    if (opts.delayMs) setTimeout(() => answer(req, res), opts.delayMs);
+    else answer(req, res);
+  });
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'HEAD') return res.writeHead(200, { 'Content-Length': body.length, Digest: `adler32=${checksumOf('adler32', body)}` }).end();
     served.ranges.push(req.headers.range);
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (!m || opts.ignoreRanges) return res.writeHead(200, { 'Content-Length': body.length }).end(body);
+    if (!m || opts.ignoreRanges) {
+      // The head goes first: the stand-in shares the client's thread, and encrypting the whole
+      // body before the client reads the head would look like a distant server.
+      res.writeHead(200, { 'Content-Length': body.length }).flushHeaders();
+      setTimeout(() => res.end(body), 20);
+      return;
+    }
     const start = Number(m[1]);
     const end = Math.min(Number(m[2]), body.length - 1);
     if (opts.onRange?.(start, end, res)) return;
     res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${body.length}` }).end(body.subarray(start, end + 1));
-  });
+  };
   return { url: `${server.url}/big.bin`, served };
 }
 
@@ -110,6 +120,20 @@ describe('multi-stream downloads', () => {
     const small = await rangedStandIn(body.subarray(0, 15 * MiB));
     await engine.run(getTask(small.url, join(dir, 'small')), quietContext());
     expect(small.served.ranges).toEqual([undefined]);
+  });
+
+  it('splits only for a distant server: one whose first reply took the configured round trip', async () => {
+    const body = randomBytes(24 * MiB);
+    const engine = testEngine(tb, { download: { streams: 2, minStreamBytes: 8 * MiB, minRoundTripMs: 40 } });
+    const dir = await tempDir();
+    const near = await rangedStandIn(body);
+    await engine.run(getTask(near.url, join(dir, 'near')), quietContext());
+    expect(near.served.ranges).toEqual([undefined]);
+    const far = await rangedStandIn(body, { delayMs: 60 });
+    const res = await engine.run(getTask(far.url, join(dir, 'far')), quietContext());
+    expect(res.checksum?.verified).toBe(true);
+    expect((await readFile(join(dir, 'far'))).equals(body)).toBe(true);
+    expect(far.served.ranges.sort()).toEqual([undefined, `bytes=0-${12 * MiB - 1}`, `bytes=${12 * MiB}-${24 * MiB - 1}`].sort());
   });
 
   it('goes on as one stream when the server ignores Range', async () => {
