@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only get,peers,streams,queue,tape,listing,tree]`: Petrel against curl, gfal-copy,
+// `npm run bench [-- --quick] [-- --only get,peers,streams,latency,queue,tape,listing,tree]`: Petrel against curl, gfal-copy,
 // gfal-ls, davix-get, xrdcp and rclone on the test bed, side by side in one run; prints a table and writes bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { createAgentClient } from '../src/api/index.js';
 import { socketPath } from '../src/paths.js';
 import { mintToken, startTestbed, writeDataFile, type Testbed, type XrootdServer } from '../test/testbed/index.js';
 import { cpuProbe, type CpuSplit } from './cpu.js';
+import { startLatencyProxy } from './latency-proxy.js';
 import { resetPeakRss, rssMB } from './memory.js';
 import { compare, compareAll, medianCpu, printTable, stats, timed, type CaseResult, type CompareContext, type Runs } from './harness.js';
 import { listers, LISTING_TOOLS, makeListingDir, type Lister } from './listing.js';
@@ -49,6 +50,11 @@ const QUICK: Plan = { runs: 1, bigBytes: 256 * MiB, smallFiles: 200, curlLoopFil
  * timeout, so a digest request XRootD 5.5 leaves unanswered is retried in 20 s, not 120.
  */
 const AGENT_CONFIG = { concurrency: 8, perHostConcurrency: 8, idleTimeoutMs: 20_000 };
+
+/** The latency case: round trip, bytes in flight per connection, rounds. */
+const LATENCY_RTT_MS = 50;
+const LATENCY_WINDOW = 6 * MiB;
+const LATENCY_ROUNDS = 3;
 
 /** A home of its own for an agent: config, state and socket under `dir`. */
 async function agentHome(dir: string, config: object, caFile: string): Promise<NodeJS.ProcessEnv> {
@@ -251,6 +257,38 @@ async function main(): Promise<void> {
       add(`get ${size} --async in two ranges at once (forced: download.minRoundTripMs 0) against one stream`, 'MB/s', runs, throughput, { tool: 'petrel get --async, default (one stream on loopback)' }, false, {
         note: `CPU is the agent's and the CLI's; agent peak RSS per run: two streams ${mbs(peaks.petrel)}, one stream ${mbs(peaks.reference)}.`,
       });
+    }
+
+    if (wanted('latency')) {
+      // A distant server: every byte through a proxy that adds 50 ms of round trip and keeps at
+      // most 6 MiB in flight per connection (Linux's default largest receive window), so one
+      // connection moves at most about 126 MB/s. Petrel's default (ranges at once, since the first
+      // reply waited longer than 10 ms) against one stream, curl and the single-stream peers.
+      await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
+      await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      const target = new URL(a.url);
+      const proxy = await startLatencyProxy({ host: '127.0.0.1', port: Number(target.port) }, LATENCY_RTT_MS, LATENCY_WINDOW);
+      const far = `https://localhost:${proxy.port}/bench/big.bin`;
+      const oneEnv = await agentHome(join(work, 'one-stream'), { ...AGENT_CONFIG, download: { streams: 1 } }, tb.caFile);
+      await petrel(['agent', 'start'], oneEnv);
+      try {
+        const getWith = (e: NodeJS.ProcessEnv) => () => petrel(['get', '--async', '--wait', '-q', '--token', tokenFile, far, join(work, 'get.bin')], e).finally(() => rm(join(work, 'get.bin'), { force: true }));
+        const peers = peerGets({ url: far, token, caFile: tb.caFile, caDir: tb.caDir }, commandExists);
+        const dest = (name: string) => join(work, `far-${name.replace(/\W+/g, '-')}.bin`);
+        const runs = await compareAll(ctx('latency'), LATENCY_ROUNDS, getWith(env), {
+          'petrel, one stream (download.streams 1)': getWith(oneEnv),
+          'curl -o file': () => timed('curl', [...curl, '-o', dest('curl'), far]).finally(() => rm(dest('curl'), { force: true })),
+          ...Object.fromEntries(Object.entries(peers).map(([name, get]) => [name, () => get(dest(name))])),
+        });
+        for (const [name, r] of Object.entries(runs)) {
+          add(`get ${size} over ${LATENCY_RTT_MS} ms RTT, ${LATENCY_WINDOW >> 20} MiB window (--async, adler32 verified, fsynced) against ${name}`, 'MB/s', r, throughput, { tool: name }, false, {
+            note: `one rotation per round (${LATENCY_ROUNDS} rounds): Petrel's default, then ${Object.keys(runs).join(', ')}. The one-stream agent's CPU is not in its column.`,
+          });
+        }
+      } finally {
+        await petrel(['agent', 'stop'], oneEnv);
+        await proxy.close();
+      }
     }
 
     if (wanted('put')) {
