@@ -148,7 +148,8 @@ async function main(): Promise<void> {
   const { a, b } = tb.servers;
   const watchdog = createWatchdog([a, b], tb.caFile);
   let agentPid: number | undefined;
-  const cpu = cpuProbe(() => ({ agent: agentPid, servers: [pidOf(a), pidOf(b)].filter((p): p is number => p !== undefined) }));
+  const serverPids = () => [pidOf(a), pidOf(b)].filter((p): p is number => p !== undefined);
+  const cpu = cpuProbe(() => ({ agent: agentPid, servers: serverPids() }));
   const ctx = (label: string): CompareContext => ({ cpu, watchdog, label });
   try {
     const env = await agentHome(join(work, 'home'), AGENT_CONFIG, tb.caFile);
@@ -187,11 +188,18 @@ async function main(): Promise<void> {
     const rate = (files: number) => (secs: number[]) => secs.map((s) => files / s);
     const same = (secs: number[]) => secs;
     let round = 0;
+    // The big file the get-like cases read, written once. XRootD keeps a file's checksum once
+    // computed: it is asked for now, so every run finds it known. (The copy case writes its own
+    // afresh, so its source's checksum is not known beforehand: it comes after these cases.)
+    let bigWritten: Promise<void> | undefined;
+    const bigSource = () =>
+      (bigWritten ??= (async () => {
+        await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
+        await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      })());
 
     if (wanted('get')) {
-      await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
-      // XRootD keeps a file's checksum once computed: ask for it now, so every run finds it known.
-      await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      await bigSource();
       const get = await compare(
         ctx('get'),
         plan.runs,
@@ -214,8 +222,7 @@ async function main(): Promise<void> {
     }
 
     if (wanted('peers')) {
-      await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
-      await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      await bigSource();
       const peers = peerGets({ url: `${a.url}/bench/big.bin`, token, caFile: tb.caFile, caDir: tb.caDir }, commandExists);
       const dest = (name: string) => join(work, `peer-${name.replace(/\W+/g, '-')}.bin`);
       const runs = await compareAll(
@@ -237,12 +244,11 @@ async function main(): Promise<void> {
       // two ranges at once (the second on a worker thread), however near the server, and the
       // default, which on loopback takes one stream (the server answers within the 10 ms that
       // mark a distant one). Each run's agent peak RSS is its own (VmHWM reset before it).
-      await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
-      await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      await bigSource();
       const twoEnv = await agentHome(join(work, 'two-streams'), { ...AGENT_CONFIG, download: { streams: 2, minRoundTripMs: 0 } }, tb.caFile);
       await petrel(['agent', 'start'], twoEnv);
       const twoPid = await agentPidOf(twoEnv);
-      const twoCpu = cpuProbe(() => ({ agent: twoPid, servers: [pidOf(a), pidOf(b)].filter((p): p is number => p !== undefined) }));
+      const twoCpu = cpuProbe(() => ({ agent: twoPid, servers: serverPids() }));
       const peaks: Record<'petrel' | 'reference', number[]> = { petrel: [], reference: [] };
       const getWith = (e: NodeJS.ProcessEnv, pid: number, side: 'petrel' | 'reference') => async () => {
         await resetPeakRss(pid);
@@ -251,8 +257,7 @@ async function main(): Promise<void> {
         return secs;
       };
       const twoCtx: CompareContext = { ...ctx('streams'), cpu: (side) => (side === 'petrel' ? twoCpu('petrel') : cpu('petrel')) };
-      const runs = await compare(twoCtx, plan.runs, getWith(twoEnv, twoPid, 'petrel'), getWith(env, agentPid as number, 'reference'));
-      await petrel(['agent', 'stop'], twoEnv);
+      const runs = await compare(twoCtx, plan.runs, getWith(twoEnv, twoPid, 'petrel'), getWith(env, agentPid as number, 'reference')).finally(() => petrel(['agent', 'stop'], twoEnv));
       const mbs = (xs: number[]) => `${stats(xs).median.toFixed(0)} MB (${stats(xs).min.toFixed(0)}–${stats(xs).max.toFixed(0)})`;
       add(`get ${size} --async in two ranges at once (forced: download.minRoundTripMs 0) against one stream`, 'MB/s', runs, throughput, { tool: 'petrel get --async, default (one stream on loopback)' }, false, {
         note: `CPU is the agent's and the CLI's; agent peak RSS per run: two streams ${mbs(peaks.petrel)}, one stream ${mbs(peaks.reference)}.`,
@@ -264,8 +269,7 @@ async function main(): Promise<void> {
       // most 6 MiB in flight per connection (Linux's default largest receive window), so one
       // connection moves at most about 126 MB/s. Petrel's default (ranges at once, since the first
       // reply waited longer than 10 ms) against one stream, curl and the single-stream peers.
-      await writeDataFile(a, '/bench/big.bin', plan.bigBytes);
-      await timed('curl', [...curl, '-I', '-H', 'Want-Digest: adler32', `${a.url}/bench/big.bin`]);
+      await bigSource();
       const target = new URL(a.url);
       const proxy = await startLatencyProxy({ host: '127.0.0.1', port: Number(target.port) }, LATENCY_RTT_MS, LATENCY_WINDOW);
       const far = `https://localhost:${proxy.port}/bench/big.bin`;

@@ -4,8 +4,9 @@ import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PetrelError } from '../errors.js';
 import { createChecksummer } from './checksum.js';
-import { httpError, localError, networkError } from './errors.js';
-import { bodyText, createHttpClient, header, send, type HttpClient, type HttpResponse } from './http.js';
+import { localError, networkError } from './errors.js';
+import { createHttpClient, type HttpClient } from './http.js';
+import { requestRange } from './range-request.js';
 import type { FromWorker, RangeJob, ToWorker, WireError, WorkerClientOptions } from './range-workers.js';
 
 const port = parentPort;
@@ -46,31 +47,15 @@ async function run(id: number, job: RangeJob): Promise<void> {
   }
 }
 
-/** `bytes 100-199/1000` → [100, 199] */
-function contentRange(res: HttpResponse): [number, number] | undefined {
-  const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/.exec(header(res.headers, 'content-range') ?? '');
-  return m ? [Number(m[1]), Number(m[2])] : undefined;
-}
-
 async function fetchRange(job: RangeJob, url: URL, signal: AbortSignal, wrote: (n: number) => void): Promise<string | undefined> {
-  const last = job.end - 1;
   const c = job.allowInsecureRedirect ? { ...client, allowInsecureRedirect: true } : client;
-  // Lenient: XRootD 5.5 ends the Content-Range line of its 206 replies with a bare LF.
-  const res = await send(c, { method: 'GET', url, token: job.token, headers: { ...job.headers, Range: `bytes=${job.start}-${last}` }, signal, lenientParser: true });
+  const res = await requestRange(c, { url, token: job.token, headers: job.headers, signal, start: job.start, end: job.end, total: job.total });
   if (res.status !== 206) {
-    if (res.status < 300) {
-      res.body.destroy();
-      throw new PetrelError('TRANSFER_PROTOCOL', `GET ${url.href}: asked for bytes ${job.start}-${last}, the server answered ${res.status} without the range`, {
-        transient: true,
-        hint: 'set "download": {"streams": 1} in config.json for this storage\'s files and run `petrel job retry <id>`',
-      });
-    }
-    throw httpError('GET', url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
-  }
-  const got = contentRange(res);
-  if (!got || got[0] !== job.start || got[1] !== last) {
     res.body.destroy();
-    throw new PetrelError('TRANSFER_PROTOCOL', `GET ${url.href}: asked for bytes ${job.start}-${last}, the server sent ${header(res.headers, 'content-range') ?? 'no Content-Range'}`, { transient: true });
+    throw new PetrelError('TRANSFER_PROTOCOL', `GET ${url.href}: asked for bytes ${job.start}-${job.end - 1}, the server answered ${res.status} without the range`, {
+      transient: true,
+      hint: 'set "download": {"streams": 1} in config.json for this storage\'s files and run `petrel job retry <id>`',
+    });
   }
   const sum = job.algo ? createChecksummer(job.algo) : undefined;
   const expected = job.end - job.start;

@@ -19,6 +19,8 @@ export interface RangeJob {
   start: number;
   /** Exclusive. */
   end: number;
+  /** The file's size, which the reply's Content-Range must name. */
+  total: number;
   algo: ChecksumAlgorithm | undefined;
 }
 

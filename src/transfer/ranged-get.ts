@@ -2,9 +2,10 @@ import { ftruncate } from 'node:fs';
 import { promisify } from 'node:util';
 import { PetrelError } from '../errors.js';
 import { createGuard, syncPart, writeBody } from './body-writer.js';
-import { combineDigests, createChecksummer, type ChecksumAlgorithm } from './checksum.js';
+import { combineDigests, createChecksummer, isCombinable, type ChecksumAlgorithm } from './checksum.js';
 import { httpError, localError } from './errors.js';
-import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
+import { bodyText, header, type HttpClient, type HttpResponse } from './http.js';
+import { requestRange } from './range-request.js';
 import type { PartFile } from './part-file.js';
 import { RangeFailure, type RangeOutcome, type RangeWorkers, type ReservedWorkers, type RunningRange } from './range-workers.js';
 import type { TransferTask } from './task.js';
@@ -49,7 +50,7 @@ export function reserveStreams(ranged: RangedDownloads | undefined, first: HttpR
   // spread the same CPU over more threads (measured on loopback: README, Benchmarks).
   if (first.waitedMs < ranged.minRoundTripMs) return undefined;
   // md5 cannot be put together from the digests of pieces: such a download goes as one stream.
-  if (algo === 'md5') return undefined;
+  if (algo && !isCombinable(algo)) return undefined;
   const ranges = splitRanges(total, ranged);
   if (ranges.length < 2) return undefined;
   // No idle worker: other downloads keep the cores busy, one more stream would not help.
@@ -77,10 +78,6 @@ export interface RangedFetch {
 /** A server that ignored the Range header: its whole reply, to be read as one stream. */
 export type RangedResult = { digest: string | undefined } | { whole: HttpResponse };
 
-function rangeOf(res: HttpResponse): string | undefined {
-  return header(res.headers, 'content-range')?.trim();
-}
-
 /**
  * Fetches the file as closed ranges at once: the first on this thread (a streamed body, like a
  * single-stream download), the others on worker threads, each writing its own part of the part
@@ -94,25 +91,13 @@ export async function fetchInRanges(f: RangedFetch): Promise<RangedResult> {
   f.signal.addEventListener('abort', stop, { once: true });
   const running: RunningRange[] = [];
   try {
-    const res = await send(f.client, {
-      method: 'GET',
-      url: f.url,
-      token: f.token,
-      headers: { ...f.task.headers, Range: `bytes=${first.start}-${first.end - 1}` },
-      signal: local.signal,
-      lenientParser: true,
-    });
+    const res = await requestRange(f.client, { url: f.url, token: f.token, headers: f.task.headers, signal: local.signal, start: first.start, end: first.end, total: f.total });
     if (res.status === 200) return { whole: res };
     if (res.status !== 206) throw httpError('GET', f.url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
-    const expect = `bytes ${first.start}-${first.end - 1}/${f.total}`;
-    if (rangeOf(res) !== expect) {
-      await discard(res.body);
-      throw new PetrelError('TRANSFER_PROTOCOL', `GET ${f.url.href}: asked for ${expect}, the server sent ${rangeOf(res) ?? 'no Content-Range'}`, { transient: true });
-    }
     for (const r of f.ranges.slice(1)) {
       running.push(
         f.workers.run(
-          { url: f.url.href, token: f.token, headers: f.task.headers ?? {}, allowInsecureRedirect: f.client.allowInsecureRedirect ?? false, fd: f.part.fd, path: f.part.path, start: r.start, end: r.end, algo: f.algo },
+          { url: f.url.href, token: f.token, headers: f.task.headers ?? {}, allowInsecureRedirect: f.client.allowInsecureRedirect ?? false, fd: f.part.fd, path: f.part.path, start: r.start, end: r.end, total: f.total, algo: f.algo },
           f.onBytes,
         ),
       );
@@ -144,7 +129,7 @@ export async function fetchInRanges(f: RangedFetch): Promise<RangedResult> {
     }
     await syncPart(f.part.fd, f.part.path);
     const digests = settled.map((s) => (s as PromiseFulfilledResult<RangeOutcome>).value.digest);
-    return { digest: f.algo && f.algo !== 'md5' ? combineAll(f.algo, f.ranges, digests) : undefined };
+    return { digest: f.algo && isCombinable(f.algo) ? combineAll(f.algo, f.ranges, digests) : undefined };
   } finally {
     f.signal.removeEventListener('abort', stop);
     f.workers.release();

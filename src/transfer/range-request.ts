@@ -1,0 +1,35 @@
+import { PetrelError } from '../errors.js';
+import { httpError } from './errors.js';
+import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
+
+export interface RangeRequest {
+  url: URL;
+  token: string | null;
+  headers: Record<string, string> | undefined;
+  signal: AbortSignal;
+  /** First byte, and the one after the last. */
+  start: number;
+  end: number;
+  /** The file's size, which the reply's Content-Range must name. */
+  total: number;
+}
+
+/**
+ * GET of one closed range of a download. A 206 must hold exactly that range of the file
+ * (`Content-Range: bytes start-last/total`); another success (a server that ignored Range) is
+ * returned as it is, for the caller to decide; an error status fails with the server's words.
+ */
+export async function requestRange(client: HttpClient, r: RangeRequest): Promise<HttpResponse> {
+  const last = r.end - 1;
+  // Lenient: XRootD 5.5 ends the Content-Range line of its 206 replies with a bare LF.
+  const res = await send(client, { method: 'GET', url: r.url, token: r.token, headers: { ...r.headers, Range: `bytes=${r.start}-${last}` }, signal: r.signal, lenientParser: true });
+  if (res.status >= 300) throw httpError('GET', r.url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
+  if (res.status !== 206) return res;
+  const expect = `bytes ${r.start}-${last}/${r.total}`;
+  const sent = header(res.headers, 'content-range')?.trim();
+  if (sent !== expect) {
+    await discard(res.body);
+    throw new PetrelError('TRANSFER_PROTOCOL', `GET ${r.url.href}: asked for ${expect}, the server sent ${sent ?? 'no Content-Range'}`, { transient: true });
+  }
+  return res;
+}
