@@ -1,6 +1,7 @@
 // Checksum throughput: node dist/bench/checksum.js [MiB] (default 256).
 import { randomFillSync } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { createAdler32, createCRC32, type IHasher } from 'hash-wasm';
 import * as zlib from 'node:zlib';
 import { CHECKSUM_ALGORITHMS } from '../src/domain.js';
 import { createChecksummer } from '../src/transfer/index.js';
@@ -24,7 +25,7 @@ function timeBest(data: Uint8Array, chunkSize: number, run: (chunk: Uint8Array) 
   return data.length / best / 1e9;
 }
 
-export function runChecksumBench(sizeMiB = 256, log: (line: string) => void = console.log): ChecksumBenchResult[] {
+export async function runChecksumBench(sizeMiB = 256, log: (line: string) => void = console.log): Promise<ChecksumBenchResult[]> {
   const data = randomFillSync(new Uint8Array(sizeMiB << 20));
   const results: ChecksumBenchResult[] = [];
   const report = (name: string, chunkSize: number, gbPerSecond: number): void => {
@@ -50,10 +51,22 @@ export function runChecksumBench(sizeMiB = 256, log: (line: string) => void = co
   } else {
     log('zlib.crc32     not available in this Node version (native reference skipped)');
   }
+
+  // WebAssembly (hash-wasm), the alternative the performance issue asked to weigh.
+  const wasm: [string, () => Promise<IHasher>][] = [
+    ['wasm adler32', () => createAdler32()],
+    ['wasm crc32c', () => createCRC32(0x82f63b78)],
+  ];
+  for (const [name, create] of wasm) {
+    for (const chunkSize of CHUNK_SIZES) {
+      const h = await create();
+      report(name, chunkSize, timeBest(data, chunkSize, (chunk) => h.update(chunk)));
+    }
+  }
   return results;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = process.argv[2];
-  runChecksumBench(arg === undefined ? 256 : Number(arg));
+  await runChecksumBench(arg === undefined ? 256 : Number(arg));
 }

@@ -1,31 +1,40 @@
 // A TCP proxy that puts a distance between a client and a server on loopback, where `tc netem`
 // is not available (this kernel has no sch_netem): every chunk waits `oneWayMs` in each
-// direction, and at most `windowBytes` are in flight server → client, as a TCP window bounds a
+// direction, and at most `windowBytes` are unacknowledged per direction, as a TCP window bounds a
 // real long link (one connection then moves at most windowBytes per round trip). TLS passes
 // through untouched. A stand-in for a WAN, kept simple: no loss, no congestion control.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 function delayed(from: Socket, to: Socket, oneWayMs: number, windowBytes: number): void {
+  // A chunk holds its place in the window from its arrival until its acknowledgement would be
+  // back: one round trip (delivered after oneWayMs, acknowledged oneWayMs later).
   const queue: { at: number; chunk: Buffer }[] = [];
-  let queued = 0;
+  const acks: { at: number; bytes: number }[] = [];
+  let inFlight = 0;
   let timer: NodeJS.Timeout | undefined;
+  const next = (): number | undefined => {
+    const times = [queue[0]?.at, acks[0]?.at].filter((t): t is number => t !== undefined);
+    return times.length ? Math.min(...times) : undefined;
+  };
   const drain = () => {
     timer = undefined;
     const now = performance.now();
     while (queue.length && (queue[0] as { at: number }).at <= now) {
-      const { chunk } = queue.shift() as { chunk: Buffer };
-      queued -= chunk.length;
+      const { at, chunk } = queue.shift() as { at: number; chunk: Buffer };
       to.write(chunk);
+      acks.push({ at: at + oneWayMs, bytes: chunk.length });
     }
-    if (queued < windowBytes && from.isPaused()) from.resume();
-    if (queue.length) timer = setTimeout(drain, Math.max(0, (queue[0] as { at: number }).at - now));
-    else if (from.readableEnded) to.end();
+    while (acks.length && (acks[0] as { at: number }).at <= now) inFlight -= (acks.shift() as { bytes: number }).bytes;
+    if (inFlight < windowBytes && from.isPaused()) from.resume();
+    const at = next();
+    if (at !== undefined) timer = setTimeout(drain, Math.max(0, at - now));
+    if (!queue.length && from.readableEnded) to.end();
   };
   from.on('data', (chunk: Buffer) => {
     queue.push({ at: performance.now() + oneWayMs, chunk });
-    queued += chunk.length;
-    if (queued >= windowBytes) from.pause();
+    inFlight += chunk.length;
+    if (inFlight >= windowBytes) from.pause();
     timer ??= setTimeout(drain, oneWayMs);
   });
   from.on('end', () => {

@@ -20,7 +20,8 @@ export interface PeerSetting {
 export type PeerGet = (dest: string) => Promise<number>;
 
 /** One timed download per call, the file removed after. */
-export function peerGets(s: PeerSetting, available: (bin: string) => boolean): Record<string, PeerGet> {
+/** `streams`: also xrdcp over that many TCP connections (-S), the peer that splits a download too. */
+export function peerGets(s: PeerSetting, available: (bin: string) => boolean, streams?: number): Record<string, PeerGet> {
   const u = new URL(s.url);
   const once = (cmd: string, args: (dest: string) => string[], env?: NodeJS.ProcessEnv): PeerGet => async (dest) => {
     try {
@@ -37,6 +38,9 @@ export function peerGets(s: PeerSetting, available: (bin: string) => boolean): R
     // xrdcp takes a token only as ?authz= (BEARER_TOKEN made it exit 54 here, performance.md).
     const roots = `roots://${u.host}/${u.pathname}?authz=Bearer%20${encodeURIComponent(s.token)}`;
     peers['xrdcp roots://'] = once('xrdcp', (dest) => ['-f', '-s', roots, dest], { ...process.env, X509_CERT_DIR: s.caDir });
+    if (streams !== undefined) {
+      peers[`xrdcp -S ${streams} roots://`] = once('xrdcp', (dest) => ['-f', '-s', '-S', String(streams), roots, dest], { ...process.env, X509_CERT_DIR: s.caDir });
+    }
   }
   if (available('rclone')) {
     peers['rclone copyurl'] = once('rclone', (dest) => ['copyurl', '--ca-cert', s.caFile, '--header', `Authorization: Bearer ${s.token}`, s.url, dest]);

@@ -275,18 +275,22 @@ async function main(): Promise<void> {
       const far = `https://localhost:${proxy.port}/bench/big.bin`;
       const oneEnv = await agentHome(join(work, 'one-stream'), { ...AGENT_CONFIG, download: { streams: 1 } }, tb.caFile);
       await petrel(['agent', 'start'], oneEnv);
+      // The references' CPU includes the one-stream agent's (idle, a few ms, while the others run).
+      const onePid = await agentPidOf(oneEnv);
+      const oneCpu = cpuProbe(() => ({ agent: onePid, servers: serverPids() }));
+      const farCtx: CompareContext = { ...ctx('latency'), cpu: (side) => (side === 'petrel' ? cpu('petrel') : oneCpu('petrel')) };
       try {
         const getWith = (e: NodeJS.ProcessEnv) => () => petrel(['get', '--async', '--wait', '-q', '--token', tokenFile, far, join(work, 'get.bin')], e).finally(() => rm(join(work, 'get.bin'), { force: true }));
-        const peers = peerGets({ url: far, token, caFile: tb.caFile, caDir: tb.caDir }, commandExists);
+        const peers = peerGets({ url: far, token, caFile: tb.caFile, caDir: tb.caDir }, commandExists, 4);
         const dest = (name: string) => join(work, `far-${name.replace(/\W+/g, '-')}.bin`);
-        const runs = await compareAll(ctx('latency'), LATENCY_ROUNDS, getWith(env), {
+        const runs = await compareAll(farCtx, LATENCY_ROUNDS, getWith(env), {
           'petrel, one stream (download.streams 1)': getWith(oneEnv),
           'curl -o file': () => timed('curl', [...curl, '-o', dest('curl'), far]).finally(() => rm(dest('curl'), { force: true })),
           ...Object.fromEntries(Object.entries(peers).map(([name, get]) => [name, () => get(dest(name))])),
         });
         for (const [name, r] of Object.entries(runs)) {
           add(`get ${size} over ${LATENCY_RTT_MS} ms RTT, ${LATENCY_WINDOW >> 20} MiB window (--async, adler32 verified, fsynced) against ${name}`, 'MB/s', r, throughput, { tool: name }, false, {
-            note: `one rotation per round (${LATENCY_ROUNDS} rounds): Petrel's default, then ${Object.keys(runs).join(', ')}. The one-stream agent's CPU is not in its column.`,
+            note: `one rotation per round (${LATENCY_ROUNDS} rounds): Petrel's default, then ${Object.keys(runs).join(', ')}. CPU is the client's: for Petrel the CLI's and its agent's.`,
           });
         }
       } finally {
