@@ -1,4 +1,5 @@
-import { decodeJwt } from 'jose';
+// The subpath alone: all of jose costs an idle agent ~3.5 MB, and here only a payload is read.
+import { decodeJwt } from 'jose/jwt/decode';
 import { credentialId, scopesToWarm, type WarmTarget } from '../auth/index.js';
 import { PetrelError } from '../errors.js';
 import type { Namespace, Route } from './router.js';

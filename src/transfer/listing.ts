@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Parser } from 'htmlparser2';
+import type * as Htmlparser2 from 'htmlparser2';
 import { PetrelError } from '../errors.js';
 import { httpError } from './errors.js';
 import { bodyText, discard, send, type HttpClient } from './http.js';
@@ -39,6 +39,10 @@ interface DavResponse {
   mtime: string | undefined;
 }
 
+// Loaded at the first listing: htmlparser2 and its entity tables cost an idle agent ~4 MB.
+let parserModule: Promise<typeof Htmlparser2> | undefined;
+const loadParser = () => (parserModule ??= import('htmlparser2'));
+
 /** The elements whose text a response is made of. */
 const TEXT_OF = new Set(['href', 'getcontentlength', 'getlastmodified', 'status']);
 
@@ -48,7 +52,7 @@ const TEXT_OF = new Set(['href', 'getcontentlength', 'getlastmodified', 'status'
  * of MB). Namespace prefixes are dropped, as every WebDAV client does; of several propstats the
  * one with status 200 is taken.
  */
-function multistatusReader(onResponse: (r: DavResponse) => void) {
+function multistatusReader(Parser: typeof Htmlparser2.Parser, onResponse: (r: DavResponse) => void) {
   let sawMultistatus = false;
   const stack: string[] = [];
   let text = '';
@@ -123,7 +127,8 @@ export async function propfindEach(client: HttpClient, url: URL, token: string |
   if (res.status !== 207) throw httpError('listing', url, res.status, await bodyText(res.body));
   const base = new URL(res.url.href);
   const self = dirPath(decodeURIComponent(base.pathname));
-  const reader = multistatusReader((r) => {
+  const { Parser } = await loadParser();
+  const reader = multistatusReader(Parser, (r) => {
     const entry = entryOf(r, base, self, url, depth);
     if (entry) onEntry(entry);
   });
