@@ -59,6 +59,15 @@ export function createQueue(db: Db, st: Statements) {
       if (updates.length) st.saveProgress(updates);
     },
 
+    /**
+     * Runs `fn` in one transaction (moves inside it nest as savepoints): what the scheduler writes
+     * when a transfer ends (its end, the job's state, the next transfer started) is one commit,
+     * not three (~15 against ~50 µs a file).
+     */
+    atomically<T>(fn: () => T): T {
+      return db.transaction(() => fn());
+    },
+
     /** A transfer ended for good: its end fields, from the model, in one statement. */
     finishTransfer(id: number, outcome: TransferOutcome, now = Date.now()): void {
       st.finishTransfer.run({ id, ...transferEnd(outcome, now) });

@@ -8,6 +8,7 @@ import { jobNotFound } from './errors.js';
 import type { JobEvents } from './events.js';
 import { createHostHealth } from './host-health.js';
 import { createRateMeter, type RateMeter } from './rate.js';
+import type { TransferOutcome } from './model.js';
 import type { TransferRow } from './schema.js';
 import { parseJobOptions, taskOptionsOf } from './options.js';
 import type { JobStore, RunnableTransfer } from './store.js';
@@ -175,6 +176,7 @@ export function createScheduler(deps: SchedulerDeps) {
 
     // Through a promise even if tokensFor throws at once: a throw here would escape the scheduler.
     const withToken = Promise.resolve().then(async () => (deps.tokensFor ? { ...task, ...(await deps.tokensFor(task)) } : task));
+    let succeeded: TransferOutcome | undefined;
     entry.settled = withToken
       .then((ready) => engine.run(ready, {
         signal: controller.signal,
@@ -187,15 +189,15 @@ export function createScheduler(deps: SchedulerDeps) {
         (result) => {
           gaveUp.delete(row.id);
           hostAnswered(row.host);
-          store.finishTransfer(row.id, {
+          // Written below, in the one commit that also settles the job and starts the next transfer.
+          succeeded = {
             move: result.skipped ? 'skip' : 'succeed',
             bytesDone: result.bytesDone,
             bytesTotal: result.bytesTotal,
             checksum: result.checksum,
             servedBy: result.servedBy,
             serverAttempts: result.serverAttempts,
-          });
-          for (const listener of doneListeners) listener(row);
+          };
         },
         (e: unknown) => settleFailure(entry, e),
       )
@@ -206,13 +208,21 @@ export function createScheduler(deps: SchedulerDeps) {
         if (n > 0) perHost.set(row.host, n);
         else perHost.delete(row.host);
         emitTransfer(row.jobId, row.id);
-        if (store.finishJobIfDone(row.jobId)) {
-          logger.info('job finished', { job: row.jobId });
-        } else {
-          store.settleJobState(row.jobId);
+        let finished = false;
+        try {
+          finished = store.atomically(() => {
+            if (succeeded) store.finishTransfer(row.id, succeeded);
+            const done = store.finishJobIfDone(row.jobId) !== undefined;
+            if (!done) store.settleJobState(row.jobId);
+            pump();
+            return done;
+          });
+        } catch (e) {
+          logger.error('recording a transfer outcome failed', { job: row.jobId, transfer: row.idx, error: e });
         }
+        if (succeeded) for (const listener of doneListeners) listener(row);
+        if (finished) logger.info('job finished', { job: row.jobId });
         jobChanged(row.jobId);
-        pump();
       });
   }
 
