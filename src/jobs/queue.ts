@@ -24,7 +24,7 @@ export function createQueue(db: Db, st: Statements) {
       for (const { host } of st.queuedHosts.all() as { host: string }[]) {
         const n = Math.min(opts.limit, opts.room ? opts.room(host) : opts.limit);
         if (n > 0) {
-          const rows = st.nextRunnableOf.all(host, opts.now, n) as RunnableTransfer[];
+          const rows = st.nextRunnableOf(host, opts.now, n) as RunnableTransfer[];
           if (rows.length) perHost.push(rows);
         }
       }

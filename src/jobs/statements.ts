@@ -1,5 +1,6 @@
 import { getTableColumns } from 'drizzle-orm';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
+import type Database from 'better-sqlite3';
 import type { ErrorInfo } from '../errors.js';
 import type { Db } from './database.js';
 import { among, INITIAL_STATE, JOB_MOVES, state, TRANSFER_MOVES, UNFINISHED_STATES } from './model.js';
@@ -83,6 +84,13 @@ export function prepareStatements(db: Db) {
        waiting_reason = NULL, waiting_hint = NULL, waiting_for_host = 0
      WHERE host = @host AND waiting_for_host = 1 AND state ${among(T.giveUp.from)} RETURNING job_id AS jobId`,
   );
+  const nextRunnableSql = (limit: number) =>
+      `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.source_token AS sourceToken, j.options AS options
+       FROM transfers t INDEXED BY transfers_queued_by_host JOIN jobs j ON j.id = t.job_id
+       WHERE t.state ${among(T.start.from)} AND t.host = ? AND t.not_before <= ? AND j.state != ${state(J.cancel.to)} AND j.receiving = 0
+         AND (j.needs_stage = 0 OR t.staged_at IS NOT NULL)
+       ORDER BY t.id LIMIT ${Math.max(1, Math.trunc(limit))}`;
+  const nextRunnableBy = new Map<number, Database.Statement<[string, number]>>();
   return {
     requeueWaitingJobs: client.prepare(
       `UPDATE jobs SET state = CASE WHEN state ${among(J.requeue.from)} THEN ${state(J.requeue.to)} ELSE state END, waiting_reason = NULL, waiting_hint = NULL
@@ -144,13 +152,16 @@ export function prepareStatements(db: Db) {
          SELECT (SELECT host FROM transfers WHERE state ${among(T.start.from)} AND host > h.host ORDER BY host LIMIT 1) FROM h WHERE h.host IS NOT NULL
        ) SELECT host FROM h WHERE host IS NOT NULL`,
     ),
-    nextRunnableOf: client.prepare(
-      `SELECT ${TRANSFER_COLUMNS}, j.kind AS kind, j.token AS token, j.source_token AS sourceToken, j.options AS options
-       FROM transfers t INDEXED BY transfers_queued_by_host JOIN jobs j ON j.id = t.job_id
-       WHERE t.state ${among(T.start.from)} AND t.host = ? AND t.not_before <= ? AND j.state != ${state(J.cancel.to)} AND j.receiving = 0
-         AND (j.needs_stage = 0 OR t.staged_at IS NOT NULL)
-       ORDER BY t.id LIMIT ?`,
-    ),
+    /**
+     * The next `limit` due transfers of one host. One statement per limit, the limit written in:
+     * SQLite answered `LIMIT ?` ~35 µs slower than `LIMIT 1` (12 against 47 µs a call, with the
+     * same plan), and the scheduler asks once for every transfer that ends.
+     */
+    nextRunnableOf(host: string, now: number, limit: number): unknown[] {
+      let stmt = nextRunnableBy.get(limit);
+      if (!stmt) nextRunnableBy.set(limit, (stmt = client.prepare<[string, number]>(nextRunnableSql(limit))));
+      return stmt.all(host, now);
+    },
     nextDueAt: client.prepare(`SELECT min(not_before) AS at FROM transfers WHERE state ${among(T.start.from)} AND not_before > ?`),
     finishTransfer: client.prepare(
       `UPDATE transfers SET state = @state, bytes_done = @bytesDone, bytes_total = @bytesTotal, checksum_value = @checksumValue, checksum_verified = @checksumVerified,
