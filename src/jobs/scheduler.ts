@@ -207,7 +207,6 @@ export function createScheduler(deps: SchedulerDeps) {
         const n = (perHost.get(row.host) ?? 1) - 1;
         if (n > 0) perHost.set(row.host, n);
         else perHost.delete(row.host);
-        emitTransfer(row.jobId, row.id);
         let finished = false;
         try {
           finished = store.atomically(() => {
@@ -220,6 +219,8 @@ export function createScheduler(deps: SchedulerDeps) {
         } catch (e) {
           logger.error('recording a transfer outcome failed', { job: row.jobId, transfer: row.idx, error: e });
         }
+        // After the commit, so the event says what the store holds (a success is written in it).
+        emitTransfer(row.jobId, row.id);
         if (succeeded) for (const listener of doneListeners) listener(row);
         if (finished) logger.info('job finished', { job: row.jobId });
         jobChanged(row.jobId);

@@ -216,19 +216,27 @@ describe('socket API', () => {
     for (const id of ids) expect(seen).toContain(id);
   });
 
-  it('streams server-sent events of a job until it ends', async () => {
-    const path = `/sse-${randomUUID().slice(0, 8)}.bin`;
-    await writeDataFile(tb.servers.a, path, 8 << 20);
+  it('streams server-sent events of a job until it ends, each file\'s end (with its bytes) before the job\'s', async () => {
+    const paths = await Promise.all([8 << 20, 4096, 4096].map(async (size, i) => {
+      const path = `/sse-${randomUUID().slice(0, 8)}-${i}.bin`;
+      await writeDataFile(tb.servers.a, path, size);
+      return { path, size };
+    }));
     const token = await mintToken(tb, { scope: 'storage.read:/' });
-    const { id } = await agent.client.submit({ kind: 'get', token, transfers: [{ source: `${tb.servers.a.url}${path}`, destination: join(home.dir, 'sse.bin') }] });
+    const { id } = await agent.client.submit({ kind: 'get', token, transfers: paths.map(({ path }, i) => ({ source: `${tb.servers.a.url}${path}`, destination: join(home.dir, 'sse', `f${i}`) })) });
     const types: string[] = [];
+    const ended = new Map<number, number>();
     let last;
     for await (const ev of agent.client.events(id)) {
       types.push(ev.type);
       if (ev.type === 'job') last = ev.job;
+      if (ev.type === 'transfer' && ev.transfer.state === 'succeeded') {
+        expect(last?.state, 'a file ends before its job').not.toBe('succeeded');
+        ended.set(ev.transfer.index, ev.transfer.bytesDone);
+      }
     }
     expect(types[0]).toBe('job');
-    expect(types).toContain('transfer');
+    expect([...ended.entries()].sort(([x], [y]) => x - y)).toEqual(paths.map(({ size }, i) => [i, size]));
     expect(last?.state).toBe('succeeded');
     expect(last?.finishedAt).toBeDefined();
   });
