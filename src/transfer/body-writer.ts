@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { PetrelError } from '../errors.js';
 import type { Checksummer } from './checksum.js';
-import { diskFull, spaceAt } from './disk-space.js';
+import { diskFull, spaceAt, type SpaceCheck } from './disk-space.js';
 import { localError, networkError } from './errors.js';
 import type { HttpResponse } from './http.js';
 import { createWriteBehind } from './local-file.js';
@@ -128,14 +128,25 @@ export async function writeBody(
   if (opts.sync !== false) await syncPart(fd, part);
 }
 
+/** Often enough that a small reserve is not overrun between two looks at the free space. */
+const spaceCheckStep = (reserve: number) => Math.min(SPACE_CHECK_EVERY, Math.max(64 << 10, Math.floor(reserve / 4)));
+
 /**
  * Checks each chunk of a streamed body against what may be written: no more than `limit` bytes
- * (the size announced, or the bound on unknown sizes), and, every few MB, the free space.
+ * (the size announced, or the bound on unknown sizes), and, every few MB, the free space. With
+ * `looked`, the space the caller has just found for the whole body, the first look waits a step.
  */
-export function createGuard(url: URL, part: string, offset: number, limit: { bytes: number; known: boolean }, reserve: number | undefined): (n: number) => Promise<void> | undefined {
+export function createGuard(
+  url: URL,
+  part: string,
+  offset: number,
+  limit: { bytes: number; known: boolean },
+  reserve: number | undefined,
+  looked?: SpaceCheck,
+): (n: number) => Promise<void> | undefined {
   let written = offset;
-  let every = SPACE_CHECK_EVERY;
-  let nextCheck = offset;
+  let every = looked ? spaceCheckStep(looked.reserve) : SPACE_CHECK_EVERY;
+  let nextCheck = looked ? offset + every : offset;
   return (n) => {
     written += n;
     if (written > limit.bytes) {
@@ -147,8 +158,7 @@ export function createGuard(url: URL, part: string, offset: number, limit: { byt
     }
     if (written < nextCheck) return undefined;
     return spaceAt(dirname(part), reserve).then((space) => {
-      // Often enough that a small reserve is not overrun between two looks.
-      every = Math.min(SPACE_CHECK_EVERY, Math.max(64 << 10, Math.floor(space.reserve / 4)));
+      every = spaceCheckStep(space.reserve);
       nextCheck = written + every;
       if (space.available - IN_FLIGHT < space.reserve) throw diskFull(part, undefined, space);
     });

@@ -29,8 +29,9 @@ export function diskFull(path: string, need: number | undefined, space: SpaceChe
   });
 }
 
-/** Fails when writing `need` more bytes at `path` would eat into the reserve. */
-export async function ensureRoom(path: string, need: number, reserveBytes?: number): Promise<void> {
+/** Fails when writing `need` more bytes at `path` would eat into the reserve; else what it found. */
+export async function ensureRoom(path: string, need: number, reserveBytes?: number): Promise<SpaceCheck> {
   const space = await spaceAt(path, reserveBytes);
   if (space.available - need < space.reserve) throw diskFull(path, need, space);
+  return space;
 }

@@ -8,7 +8,7 @@ import { fetchInRanges, reserveStreams, type RangedDownloads } from './ranged-ge
 import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { renameDurably } from '../durable.js';
 import { closePart, hashPart, openPartFile, publishPart, removePart, type PartFile } from './part-file.js';
-import { ensureRoom } from './disk-space.js';
+import { ensureRoom, type SpaceCheck } from './disk-space.js';
 import { verifyChecksum } from './verify.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
 
@@ -121,8 +121,9 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
     done = offset;
     ctx.onProgress({ bytesDone: done, bytesTotal: total });
     if (res) {
+      let looked: SpaceCheck | undefined;
       if (total !== null) {
-        await ensureRoom(dirname(part.path), total - offset, limits.diskReserveBytes).catch(async (e: unknown) => {
+        looked = await ensureRoom(dirname(part.path), total - offset, limits.diskReserveBytes).catch(async (e: unknown) => {
           await discard(res.body);
           throw e instanceof PetrelError ? e : localError(e, part.path, 'checking the free space for');
         });
@@ -158,7 +159,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
       }
       if (whole) {
         const limit = total !== null ? { bytes: total, known: true } : { bytes: limits.maxUnknownSizeBytes, known: false };
-        await writeBody(whole, part.fd, offset, total, url, part.path, sum, onBytes, createGuard(url, part.path, offset, limit, limits.diskReserveBytes));
+        await writeBody(whole, part.fd, offset, total, url, part.path, sum, onBytes, createGuard(url, part.path, offset, limit, limits.diskReserveBytes, looked));
       }
     }
     if (total !== null && done !== total) {

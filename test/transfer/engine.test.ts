@@ -2,7 +2,7 @@
 // XRootD does not do: redirecting (GET and COPY), 429/503 with Retry-After, a stalled COPY.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -239,6 +239,41 @@ describe('HTTP engine', () => {
     expect(err.hint).toContain('free some space');
     await e.discard(task);
     expect(existsSync(join(dir, 'big.bin.petrel-part'))).toBe(false);
+  });
+
+  // A stand-in, because no XRootD here pauses mid-body on cue: the disk fills (another writer)
+  // after the download has started, with room enough at its start.
+  it.runIf(process.getuid?.() === 0)('fails a download whose disk fills while it runs, before the disk is full', async () => {
+    const dir = await tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir]);
+    onTestFinished(() => void execFileSync('umount', ['-l', dir]));
+    const size = 2 << 20;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const { url } = await standIn((_req, res) => {
+      res.writeHead(200, { 'Content-Length': String(size), 'Content-Type': 'application/octet-stream' });
+      res.write(Buffer.alloc(256 << 10, 1));
+      void released.then(() => {
+        for (let sent = 256 << 10; sent < size; sent += 64 << 10) res.write(Buffer.alloc(64 << 10, 2));
+        res.end();
+      });
+    });
+    const part = join(dir, 'f.bin.petrel-part');
+    const task: TransferTask = { kind: 'get', source: `${url}/f.bin`, destination: join(dir, 'f.bin'), token: null, checksum: 'none' };
+    const e = engine();
+    const run = e.run(task, ctx()).catch((x: unknown) => x as PetrelError);
+    await expect.poll(() => (existsSync(part) ? statSync(part).size : 0), { timeout: 10_000 }).toBeGreaterThanOrEqual(256 << 10);
+    const { bavail, bsize } = statfsSync(dir);
+    writeFileSync(join(dir, 'filler'), Buffer.alloc(bavail * bsize - (100 << 10)));
+    release();
+    const err = await run;
+    expect(err).toBeInstanceOf(PetrelError);
+    expect((err as PetrelError).code).toBe('TRANSFER_DISK_FULL');
+    // Petrel's own look at the free space stopped it, not the disk refusing a write.
+    expect((err as PetrelError).message).toMatch(/not enough space for .*kept in reserve/);
+    expect(statfsSync(dir).bavail).toBeGreaterThan(0);
+    await e.discard(task);
+    expect(existsSync(part)).toBe(false);
   });
 });
 
