@@ -1,5 +1,5 @@
 import { PetrelError } from '../errors.js';
-import { bodyText, discard, header, httpError, networkError, send, type HttpClient, type TransferContext, type TransferResult } from '../transfer/index.js';
+import { bodyText, contentLength, discard, header, httpError, networkError, send, type HttpClient, type TransferContext, type TransferResult } from '../transfer/index.js';
 
 /** Pelican's cache prestage API (pelican.md §6). */
 const PRESTAGE_API = '/pelican/api/v1.0/prestage';
@@ -78,12 +78,12 @@ export async function prestageAt(
   if (await probe(object, ctx.signal)) return followPrestage(client, object, token, headers, ctx);
   const res = await send(client, { method: 'GET', url: object, token, headers, signal: ctx.signal });
   if (res.status !== 200) throw httpError('GET', object, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
-  const total = Number(header(res.headers, 'content-length') ?? NaN);
+  const total = contentLength(res.headers) ?? null;
   let done = 0;
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       done += chunk.length;
-      ctx.onProgress({ bytesDone: done, bytesTotal: Number.isSafeInteger(total) ? total : null });
+      ctx.onProgress({ bytesDone: done, bytesTotal: total });
     }
   } catch (e) {
     throw networkError(e, object);

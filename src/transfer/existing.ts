@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { KIND_SIDES } from '../domain.js';
 import { createChecksummer, isChecksumAlgorithm } from './checksum.js';
-import { discard, header, send, type HttpClient } from './http.js';
+import { contentLength, discard, send, type HttpClient } from './http.js';
 import { remoteDigest } from './remote-digest.js';
 import type { TransferTask } from './task.js';
 
@@ -30,8 +30,8 @@ async function remoteHeld(client: HttpClient, url: URL, token: string | null, si
   const res = await send(client, { method: 'HEAD', url, token, signal });
   await discard(res.body);
   if (res.status === 404) return undefined;
-  const size = Number(header(res.headers, 'content-length'));
-  if (res.status !== 200 || !Number.isFinite(size)) return undefined;
+  const size = contentLength(res.headers);
+  if (res.status !== 200 || size === undefined) return undefined;
   return { size, checksum: (algo) => (isChecksumAlgorithm(algo) ? remoteDigest(client, url, token, algo, signal, size) : Promise.resolve(undefined)) };
 }
 

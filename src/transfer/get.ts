@@ -5,7 +5,7 @@ import { remoteDigest } from './remote-digest.js';
 import { httpError, localError } from './errors.js';
 import { createGuard, writeBody } from './body-writer.js';
 import { fetchInRanges, reserveStreams, type RangedDownloads } from './ranged-get.js';
-import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
+import { bodyText, contentLength, contentRange, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { renameDurably } from '../durable.js';
 import { closePart, hashPart, openPartFile, publishPart, removePart, type PartFile } from './part-file.js';
 import { ensureRoom, type SpaceCheck } from './disk-space.js';
@@ -26,17 +26,7 @@ export interface DownloadLimits {
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxUnknownSizeBytes: 100 * 2 ** 30 };
 
 
-function contentLength(res: HttpResponse): number | null {
-  const v = header(res.headers, 'content-length');
-  const n = v === undefined ? NaN : Number(v);
-  return Number.isSafeInteger(n) && n >= 0 ? n : null;
-}
-
-/** `bytes 100-199/1000` → 100 */
-function rangeStart(res: HttpResponse): number | undefined {
-  const m = /^bytes\s+(\d+)-\d+\/(\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '');
-  return m ? Number(m[1]) : undefined;
-}
+const sizeOf = (res: HttpResponse): number | null => contentLength(res.headers) ?? null;
 
 async function refuse(op: string, url: URL, res: HttpResponse): Promise<never> {
   throw httpError(op, url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
@@ -50,7 +40,7 @@ async function resumeOffset(client: HttpClient, url: URL, task: TransferTask, ha
   // XRootD's proxy cache (XCache) answers HEAD with 405: the size then comes from a one-byte range.
   if (head.status === 405 || head.status === 501) return rangeProbe(client, url, task, have, signal);
   if (head.status !== 200) return refuse('HEAD', url, head);
-  const total = contentLength(head);
+  const total = sizeOf(head);
   return total === null || have > total ? { offset: 0, total } : { offset: have, total };
 }
 
@@ -58,10 +48,9 @@ async function resumeOffset(client: HttpClient, url: URL, task: TransferTask, ha
 async function rangeProbe(client: HttpClient, url: URL, task: TransferTask, have: number, signal: AbortSignal): Promise<{ offset: number; total: number | null }> {
   const res = await send(client, { method: 'GET', url, token: task.token, headers: { ...task.headers, Range: 'bytes=0-0' }, signal, lenientParser: true });
   await discard(res.body);
-  if (res.status === 200) return { offset: 0, total: contentLength(res) };
+  if (res.status === 200) return { offset: 0, total: sizeOf(res) };
   if (res.status !== 206) return refuse('GET', url, res);
-  const m = /\/(\d+)\s*$/.exec(header(res.headers, 'content-range') ?? '');
-  const total = m ? Number(m[1]) : null;
+  const total = contentRange(res.headers)?.total ?? null;
   return total === null || have > total ? { offset: 0, total } : { offset: have, total };
 }
 
@@ -72,7 +61,7 @@ async function fetchBody(client: HttpClient, url: URL, task: TransferTask, offse
     // A closed range (XRootD 5.5 answers `bytes=N-` with an empty body) through a lenient parser
     // (its 206 replies end the Content-Range line with a bare LF).
     const res = await send(client, { method: 'GET', url, token: task.token, headers: { ...task.headers, Range: `bytes=${offset}-${total - 1}` }, signal, lenientParser: true });
-    if (res.status === 206 && rangeStart(res) === offset) return { res, offset };
+    if (res.status === 206 && contentRange(res.headers)?.first === offset) return { res, offset };
     if (res.status === 200) return { res, offset: 0 }; // the server sent it all
     if (res.status !== 206) return refuse('GET', url, res);
     await discard(res.body); // a range we did not ask for: start over
@@ -117,7 +106,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
     }
     const { res, offset } = await fetchBody(client, url, task, planned.offset, planned.total, ctx.signal);
     if (offset === 0 && planned.offset > 0 && algo) sum = createChecksummer(algo); // the server sent it all again
-    total = res && offset === 0 ? (contentLength(res) ?? planned.total) : planned.total;
+    total = res && offset === 0 ? (sizeOf(res) ?? planned.total) : planned.total;
     done = offset;
     ctx.onProgress({ bytesDone: done, bytesTotal: total });
     if (res) {

@@ -267,6 +267,22 @@ export function header(headers: HttpResponse['headers'], name: string): string |
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** `Content-Length` as a byte count; undefined when absent or not one. */
+export function contentLength(headers: HttpResponse['headers']): number | undefined {
+  const v = header(headers, 'content-length')?.trim();
+  const n = v ? Number(v) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** `Content-Range: bytes first-last/complete` (RFC 9110 §14.4); `total` is null for `/*`. */
+export function contentRange(headers: HttpResponse['headers']): { first: number; last: number; total: number | null } | undefined {
+  const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/.exec(header(headers, 'content-range')?.trim() ?? '');
+  if (!m) return undefined;
+  const [first, last] = [Number(m[1]), Number(m[2])];
+  const total = m[3] === '*' ? null : Number(m[3]);
+  return last >= first && (total === null || last < total) ? { first, last, total } : undefined;
+}
+
 /** Reads at most `max` bytes of a response body as text (servers' error messages). */
 export async function bodyText(body: HttpResponse['body'], max = 4096): Promise<string> {
   let text = '';

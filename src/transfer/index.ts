@@ -4,7 +4,7 @@ export { createConfiguredEngine, createHttpEngine } from './engine.js';
 export { hostKey, intoDirectory, isFederated, locationName, locationText, locationUnder, parseLocation, type Location } from './location.js';
 export { partPath, type ServerAttempt, type TransferContext, type TransferEngine, type TransferProgress, type TransferResult, type TransferTask } from './task.js';
 export { httpError, networkError } from './errors.js';
-export { bodyText, createHttpClient, discard, header, send, type HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse } from './http.js';
+export { bodyText, contentLength, createHttpClient, discard, header, send, type HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse } from './http.js';
 export { deleteEntry, makeCollection, propfind, propfindEach, walkRemote, walkTree, type RemoteEntry, type RemoteTree, type TreeEntry, type WalkOptions } from './listing.js';
 export { walkLocal, type LocalWalkOptions } from './local-tree.js';
 export { remoteDigest } from './remote-digest.js';

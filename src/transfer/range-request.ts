@@ -1,6 +1,6 @@
 import { PetrelError } from '../errors.js';
 import { httpError } from './errors.js';
-import { bodyText, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
+import { bodyText, contentRange, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 
 export interface RangeRequest {
   url: URL;
@@ -25,11 +25,11 @@ export async function requestRange(client: HttpClient, r: RangeRequest): Promise
   const res = await send(client, { method: 'GET', url: r.url, token: r.token, headers: { ...r.headers, Range: `bytes=${r.start}-${last}` }, signal: r.signal, lenientParser: true });
   if (res.status >= 300) throw httpError('GET', r.url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
   if (res.status !== 206) return res;
-  const expect = `bytes ${r.start}-${last}/${r.total}`;
-  const sent = header(res.headers, 'content-range')?.trim();
-  if (sent !== expect) {
+  const sent = contentRange(res.headers);
+  if (sent?.first !== r.start || sent.last !== last || sent.total !== r.total) {
     await discard(res.body);
-    throw new PetrelError('TRANSFER_PROTOCOL', `GET ${r.url.href}: asked for ${expect}, the server sent ${sent ?? 'no Content-Range'}`, { transient: true });
+    const what = header(res.headers, 'content-range')?.trim();
+    throw new PetrelError('TRANSFER_PROTOCOL', `GET ${r.url.href}: asked for bytes ${r.start}-${last}/${r.total}, the server sent ${what ?? 'no Content-Range'}`, { transient: true });
   }
   return res;
 }

@@ -2,7 +2,7 @@ import { pipeline, type Writable } from 'node:stream';
 import { PetrelError } from '../errors.js';
 import { createChecksummer } from './checksum.js';
 import { httpError } from './errors.js';
-import { bodyText, discard, header, send, type HttpClient } from './http.js';
+import { bodyText, contentLength, discard, header, send, type HttpClient } from './http.js';
 import { remoteDigest } from './remote-digest.js';
 import { createTap } from './stream-tap.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
@@ -18,8 +18,8 @@ export async function streamedCopy(client: HttpClient, task: TransferTask, ctx: 
   const dst = new URL(task.destination);
   const get = await send(client, { method: 'GET', url: src, token: task.sourceToken ?? null, signal: ctx.signal });
   if (get.status !== 200) throw httpError('GET', get.url, get.status, await bodyText(get.body), header(get.headers, 'retry-after'));
-  const size = Number(header(get.headers, 'content-length'));
-  if (!Number.isSafeInteger(size)) {
+  const size = contentLength(get.headers);
+  if (size === undefined) {
     await discard(get.body);
     throw new PetrelError('TRANSFER_PROTOCOL', `GET ${src.href} gave no Content-Length, which a streamed copy needs for its PUT`);
   }
