@@ -2,7 +2,7 @@ import { PetrelError } from '../errors.js';
 import { redactText } from '../log.js';
 import type { ChecksumAlgorithm } from './checksum.js';
 import { httpError, isAbort, networkError } from './errors.js';
-import { bodyText, discard, send, type HttpClient } from './http.js';
+import { bodyText, contentLength, discard, send, type HttpClient } from './http.js';
 import { deleteRemote } from './remote-file.js';
 import { remoteDigest } from './remote-digest.js';
 import type { TransferContext, TransferResult, TransferTask } from './task.js';
@@ -62,6 +62,17 @@ function refusal(status: number, text: string, url: URL): PetrelError {
 /** Deletes what a failed or cancelled copy left at the destination (see deleteRemote). */
 export const removeCopyLeftover = (client: HttpClient, task: TransferTask): Promise<string | undefined> => deleteRemote(client, new URL(task.destination), task.token ?? null);
 
+/**
+ * A retry refused because the destination exists, where an empty file is: what an earlier attempt
+ * left when it was cut before the server answered (XRootD creates the file before it replies).
+ * Not someone else's: a file there at the first attempt would have failed it for good (412),
+ * unless that attempt never reached the server; then an empty file is all that is replaced.
+ */
+async function emptyLeftover(client: HttpClient, task: TransferTask): Promise<boolean> {
+  if (task.overwrite || !task.previousError || task.leftoverRemoved) return false;
+  return (await destinationSize(client, task)) === 0;
+}
+
 /** MKCOL each missing parent of the destination: a pull COPY does not create directories. */
 async function makeParents(client: HttpClient, task: TransferTask, signal: AbortSignal): Promise<void> {
   const url = new URL(task.destination);
@@ -106,6 +117,11 @@ export async function thirdPartyCopy(client: HttpClient, task: TransferTask, ctx
         await makeParents(client, task, signal);
         clearTimeout(timer);
         return thirdPartyCopy(client, { ...task, parentsMade: true }, ctx, opts);
+      }
+      if (res.status === 412 && (await emptyLeftover(client, task))) {
+        clearTimeout(timer);
+        await removeCopyLeftover(client, task);
+        return thirdPartyCopy(client, { ...task, leftoverRemoved: true }, ctx, opts);
       }
       if (copyUnsupported(res.status, text) && task.fallback === 'streamed') {
         clearTimeout(timer);
@@ -163,8 +179,7 @@ async function destinationSize(client: HttpClient, task: TransferTask): Promise<
   try {
     const res = await send(client, { method: 'HEAD', url: new URL(task.destination), token: task.token });
     await discard(res.body);
-    const length = Number(res.headers['content-length']);
-    return res.status === 200 && Number.isFinite(length) ? length : undefined;
+    return res.status === 200 ? contentLength(res.headers) : undefined;
   } catch {
     return undefined;
   }

@@ -24,6 +24,8 @@ export interface TransferTask {
   previousBytes?: number;
   /** A copy already created the destination's parent directories. */
   parentsMade?: boolean;
+  /** A retried copy already removed the empty file an earlier attempt left at the destination. */
+  leftoverRemoved?: boolean;
   checksum: ChecksumChoice;
   /** The code of the previous attempt's failure: a second checksum mismatch is final. */
   previousError?: string | null;

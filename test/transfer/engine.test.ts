@@ -343,6 +343,62 @@ describe('COPY against stand-ins', () => {
     expect(copies).toEqual(['F', 'T', 'T']);
   });
 
+  // As XRootD does (testbed.md): the COPY creates the destination before the server answers,
+  // and `Overwrite: F` onto an existing file is refused with 412.
+  async function creatingDestination(opts: { cutFirst: boolean; leftover?: Buffer; initial?: Buffer }) {
+    const seen: string[] = [];
+    let file = opts.initial;
+    const { url } = await standIn((req, res) => {
+      seen.push(req.method === 'COPY' ? `COPY ${String(req.headers.overwrite)}` : String(req.method));
+      if (req.method === 'HEAD') {
+        if (file) res.writeHead(200, { 'Content-Length': String(file.length) }).end();
+        else res.writeHead(404).end();
+      } else if (req.method === 'DELETE') {
+        file = undefined;
+        res.writeHead(204).end();
+      } else if (file && req.headers.overwrite === 'F') {
+        res.writeHead(412, { 'Content-Type': 'text/plain' }).end('Unable to create /y; file exists');
+      } else if (opts.cutFirst && seen.length === 1) {
+        file = opts.leftover;
+        res.socket?.destroy(); // killed before it answered
+      } else {
+        file = Buffer.from('copied');
+        res.writeHead(201, { 'Content-Type': 'text/plain' }).end('Perf Marker\nStripe Index: 0\nStripe Bytes Transferred: 6\nEnd\nsuccess: Created');
+      }
+    });
+    return { seen, url, holds: () => file?.toString() };
+  }
+
+  it('a copy cut before the server answered: the retry removes the empty file it left and copies', async () => {
+    const dest = await creatingDestination({ cutFirst: true, leftover: Buffer.alloc(0) });
+    const e = engine();
+    const task: TransferTask = { kind: 'copy', source: `${a.url}/x`, destination: `${dest.url}/y`, token: 'dst-token', sourceToken: 'src-token', checksum: 'none' };
+    const first = (await e.run(task, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(first.transient).toBe(true);
+    const second = await e.run({ ...task, previousError: first.code, previousBytes: 0 }, ctx());
+    expect(second.bytesDone).toBe(6);
+    expect(dest.holds()).toBe('copied');
+    expect(dest.seen.slice(0, 5)).toEqual(['COPY F', 'COPY F', 'HEAD', 'DELETE', 'COPY F']);
+  });
+
+  it('a retry meeting a file with data at the destination, or a first attempt meeting an empty one, fails (412) and leaves it', async () => {
+    const full = await creatingDestination({ cutFirst: true, leftover: Buffer.from('not ours') });
+    const e = engine();
+    const task = (url: string): TransferTask => ({ kind: 'copy', source: `${a.url}/x`, destination: `${url}/y`, token: 'dst-token', sourceToken: 'src-token', checksum: 'none' });
+    const cut = (await e.run(task(full.url), ctx()).catch((x: unknown) => x)) as PetrelError;
+    const err = (await e.run({ ...task(full.url), previousError: cut.code, previousBytes: 0 }, ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(err.code).toBe('TRANSFER_REFUSED');
+    expect(err.hint).toContain('--overwrite');
+    expect(full.holds()).toBe('not ours');
+    expect(full.seen).not.toContain('DELETE');
+
+    const empty = await creatingDestination({ cutFirst: false, initial: Buffer.alloc(0) });
+    const refused = (await e.run(task(empty.url), ctx()).catch((x: unknown) => x)) as PetrelError;
+    expect(refused.code).toBe('TRANSFER_REFUSED');
+    expect(empty.holds()).toBe('');
+    expect(empty.seen).toEqual(['COPY F']);
+  });
+
   it('fails a streamed copy whose destination redirects the PUT, as transient, without sending the source twice', async () => {
     const data = randomBytes(256 << 10);
     const source = await standIn((_req, res) => res.writeHead(200, { 'Content-Length': String(data.length) }).end(data));
