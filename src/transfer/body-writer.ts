@@ -145,8 +145,7 @@ export function createGuard(
   looked?: SpaceCheck,
 ): (n: number) => Promise<void> | undefined {
   let written = offset;
-  let every = looked ? spaceCheckStep(looked.reserve) : SPACE_CHECK_EVERY;
-  let nextCheck = looked ? offset + every : offset;
+  let nextCheck = looked ? offset + spaceCheckStep(looked.reserve) : offset;
   return (n) => {
     written += n;
     if (written > limit.bytes) {
@@ -158,8 +157,7 @@ export function createGuard(
     }
     if (written < nextCheck) return undefined;
     return spaceAt(dirname(part), reserve).then((space) => {
-      every = spaceCheckStep(space.reserve);
-      nextCheck = written + every;
+      nextCheck = written + spaceCheckStep(space.reserve);
       if (space.available - IN_FLIGHT < space.reserve) throw diskFull(part, undefined, space);
     });
   };
