@@ -29,6 +29,12 @@ interface Running {
   settled: Promise<void>;
 }
 
+/** A transfer that has ended and whose end is not yet written: what it achieved, if it succeeded. */
+interface Ended {
+  row: RunnableTransfer;
+  succeeded: TransferOutcome | undefined;
+}
+
 export interface SchedulerDeps {
   store: JobStore;
   engine: TransferEngine;
@@ -48,6 +54,12 @@ export interface SchedulerDeps {
   random?: () => number;
 }
 
+/**
+ * Hears that a job's state, counts or waiting reason may have changed; `finished` says whether the
+ * job has ended, when the caller knows (else the listener looks).
+ */
+export type JobListener = (jobId: string, finished?: boolean) => void;
+
 const toError = (e: PetrelError): ErrorInfo => e.toJSON();
 
 /** Failures that carry the storage's own answer: it is there, whatever it said. */
@@ -66,6 +78,9 @@ export function createScheduler(deps: SchedulerDeps) {
   let wakeTimer: NodeJS.Timeout | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
+  /** Transfers ended and not yet written (recordEnds), and the turn of the loop that writes them. */
+  const ended: Ended[] = [];
+  let endTimer: NodeJS.Immediate | undefined;
   let stopping = false;
   /** Running transfers of hosts given up on (hostDownFailAfterMs): no answer for them either is final. */
   const gaveUp = new Map<number, PetrelError>();
@@ -77,11 +92,11 @@ export function createScheduler(deps: SchedulerDeps) {
   });
 
   /** Who hears that a job changed (the service, which builds and coalesces its views). */
-  const jobListeners = new Set<(jobId: string) => void>();
+  const jobListeners = new Set<JobListener>();
   /** Who hears that a transfer succeeded (the stager releases what it recalled). */
   const doneListeners = new Set<(row: RunnableTransfer) => void>();
-  function jobChanged(jobId: string): void {
-    for (const listener of jobListeners) listener(jobId);
+  function jobChanged(jobId: string, finished?: boolean): void {
+    for (const listener of jobListeners) listener(jobId, finished);
   }
 
   function emit(jobId: string, event: JobEvent): void {
@@ -171,7 +186,7 @@ export function createScheduler(deps: SchedulerDeps) {
     perHost.set(row.host, (perHost.get(row.host) ?? 0) + 1);
     health.started(row.host, row.id);
     logger.debug('transfer started', { job: row.jobId, transfer: row.idx, attempt: entry.row.attempts });
-    jobChanged(row.jobId);
+    jobChanged(row.jobId, false);
     emitTransfer(row.jobId, row.id, live(entry));
 
     // Through a promise even if tokensFor throws at once: a throw here would escape the scheduler.
@@ -189,7 +204,7 @@ export function createScheduler(deps: SchedulerDeps) {
         (result) => {
           gaveUp.delete(row.id);
           hostAnswered(row.host);
-          // Written below, in the one commit that also settles the job and starts the next transfer.
+          // Written by recordEnds, in the commit that also settles the job and starts the next transfer.
           succeeded = {
             move: result.skipped ? 'skip' : 'succeed',
             bytesDone: result.bytesDone,
@@ -207,24 +222,46 @@ export function createScheduler(deps: SchedulerDeps) {
         const n = (perHost.get(row.host) ?? 1) - 1;
         if (n > 0) perHost.set(row.host, n);
         else perHost.delete(row.host);
-        let finished = false;
-        try {
-          finished = store.atomically(() => {
-            if (succeeded) store.finishTransfer(row.id, succeeded);
-            const done = store.finishJobIfDone(row.jobId) !== undefined;
-            if (!done) store.settleJobState(row.jobId);
-            pump();
-            return done;
-          });
-        } catch (e) {
-          logger.error('recording a transfer outcome failed', { job: row.jobId, transfer: row.idx, error: e });
-        }
-        // After the commit, so the event says what the store holds (a success is written in it).
-        emitTransfer(row.jobId, row.id);
-        if (succeeded) for (const listener of doneListeners) listener(row);
-        if (finished) logger.info('job finished', { job: row.jobId });
-        jobChanged(row.jobId);
+        ended.push({ row, succeeded });
+        endTimer ??= setImmediate(recordEnds);
       });
+  }
+
+  /**
+   * Writes the ends of the transfers that ended in this turn of the event loop in one commit, with
+   * their jobs' states and the transfers started in their place (with 8 small files at once, several
+   * end together). Events go out after it, so they say what the store holds. A crash before it
+   * loses no file: a transfer not written as ended runs again at the next start.
+   */
+  function recordEnds(): void {
+    clearImmediate(endTimer);
+    endTimer = undefined;
+    const batch = ended.splice(0);
+    if (!batch.length) return;
+    const jobIds = [...new Set(batch.map((e) => e.row.jobId))];
+    let finished = new Set<string>();
+    try {
+      finished = store.atomically(() => {
+        for (const { row, succeeded } of batch) if (succeeded) store.finishTransfer(row.id, succeeded);
+        const done = new Set<string>();
+        for (const jobId of jobIds) {
+          if (store.finishJobIfDone(jobId) !== undefined) done.add(jobId);
+          else store.settleJobState(jobId);
+        }
+        pump();
+        return done;
+      });
+    } catch (e) {
+      logger.error('recording transfer outcomes failed', { transfers: batch.length, jobs: jobIds, error: e });
+    }
+    for (const { row, succeeded } of batch) {
+      emitTransfer(row.jobId, row.id);
+      if (succeeded) for (const listener of doneListeners) listener(row);
+    }
+    for (const jobId of jobIds) {
+      if (finished.has(jobId)) logger.info('job finished', { job: jobId });
+      jobChanged(jobId, finished.has(jobId));
+    }
   }
 
   function hostAnswered(host: string): void {
@@ -343,11 +380,13 @@ export function createScheduler(deps: SchedulerDeps) {
       }),
     ]);
     clearTimeout(timer);
+    // What the settled transfers achieved is in the store when this returns.
+    recordEnds();
   }
 
   return {
     /** Calls `listener` with a job's id whenever its state, counts or waiting reason may have changed; returns the unsubscribe. */
-    onJobChanged(listener: (jobId: string) => void): () => void {
+    onJobChanged(listener: JobListener): () => void {
       jobListeners.add(listener);
       return () => jobListeners.delete(listener);
     },

@@ -115,9 +115,9 @@ export function createJobService(deps: JobServiceDeps) {
   const emitJob = (jobId: string) => {
     if (events.has(jobId)) events.emit(jobId, { type: 'job', job: view(jobId) });
   };
-  const onJobChanged = (jobId: string) => {
+  const onJobChanged = (jobId: string, finished?: boolean) => {
     if (stopping || !events.has(jobId)) return;
-    if (store.getJob(jobId)?.finishedAt != null) {
+    if (finished ?? store.getJob(jobId)?.finishedAt != null) {
       dirty.delete(jobId);
       emitJob(jobId);
       return;

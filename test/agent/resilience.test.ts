@@ -1,7 +1,7 @@
 // What a user must not lose: a killed agent, a storage that goes away, a cancel mid-transfer.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, open, stat, truncate } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { finished, makeHome, startAgent, waitForJob } from '../helpers/agent.js';
@@ -59,6 +59,37 @@ describe('resilience', () => {
     expect(await partFiles(join(h.dir, 'out'))).toEqual([]);
     const t = (await agent.client.job(id)).transfers[0];
     expect(t?.checksum?.algorithm).toBe('adler32');
+  }, 240_000);
+
+  it('finishes a job of 400 small files after the agent is killed with SIGKILL midway: every file whole, each counted once', async () => {
+    const a = await ownServer();
+    const dir = `/kill9-small-${randomUUID().slice(0, 8)}`;
+    const names = Array.from({ length: 400 }, (_, i) => `f${String(i).padStart(3, '0')}.bin`);
+    const sources = new Map<string, Buffer>();
+    for (const name of names) {
+      const data = randomBytes(16 << 10);
+      sources.set(name, data);
+      await writeDataFile(a, `${dir}/${name}`, data);
+    }
+    const h = await home();
+    const out = join(h.dir, 'out');
+    let agent = await startAgent(h);
+    onTestFinished(async () => {
+      await agent.stop();
+    });
+    const transfers = names.map((name) => ({ source: `${a.url}${dir}/${name}`, destination: join(out, name) }));
+    const { id } = await agent.client.submit({ kind: 'get', token: await readToken(), transfers });
+    const mid = await waitForJob(agent.client, id, (j) => j.counts.succeeded >= 40 || finished(j), 60_000);
+    expect(mid.finishedAt, 'the job must still be running when the agent is killed').toBeUndefined();
+    await agent.kill9();
+
+    agent = await startAgent(h);
+    const done = await waitForJob(agent.client, id, finished, 120_000);
+    expect(done.state).toBe('succeeded');
+    expect(done.counts.succeeded).toBe(names.length);
+    expect(done.bytesDone).toBe(names.length * (16 << 10));
+    for (const [name, data] of sources) expect((await readFile(join(out, name))).equals(data), name).toBe(true);
+    expect(await partFiles(out)).toEqual([]);
   }, 240_000);
 
   it('resumes from a partial file with a Range request, and a corrupt partial file is caught by the checksum and replaced', async () => {
