@@ -67,6 +67,11 @@ export const AgentConfigSchema = z
         streams: z.number().int().min(1).max(16).default(4),
         minStreamBytes: z.number().int().min(1 << 20).default(32 << 20),
         minRoundTripMs: z.number().min(0).default(10),
+        /**
+         * An https download with at least this many bytes to go reads them straight off a TLS
+         * connection of its own, not through node:https (half the CPU; src/transfer/direct-range.ts). 0: never.
+         */
+        directMinBytes: z.number().int().min(0).default(64 << 20),
       })
       .strict()
       .prefault({}),

@@ -15,8 +15,8 @@ export interface HttpEngineOptions extends HttpClientOptions {
   copyMarkerTimeoutMs?: number;
   maxUnknownSizeBytes?: number;
   diskReserveBytes?: number | undefined;
-  /** Large downloads in ranges at once; default: one stream. */
-  download?: StreamSettings | undefined;
+  /** Large downloads in ranges at once (default: one stream), and from what size they bypass node:https. */
+  download?: (StreamSettings & { directMinBytes?: number }) | undefined;
 }
 
 /** The HTTP engine: get and put over one pooled client. */
@@ -31,6 +31,7 @@ export function createHttpEngine(opts: HttpEngineOptions = {}): TransferEngine {
     maxUnknownSizeBytes: opts.maxUnknownSizeBytes ?? DEFAULT_DOWNLOAD_LIMITS.maxUnknownSizeBytes,
     diskReserveBytes: opts.diskReserveBytes,
     ranged: workers && opts.download ? { ...opts.download, workers } : undefined,
+    directMinBytes: opts.download?.directMinBytes ?? DEFAULT_DOWNLOAD_LIMITS.directMinBytes,
   };
   const copyOptions = { markerTimeoutMs: opts.copyMarkerTimeoutMs ?? 120_000 };
   return {

@@ -3,7 +3,8 @@ import { PetrelError } from '../errors.js';
 import { createChecksummer, type Checksummer } from './checksum.js';
 import { remoteDigest } from './remote-digest.js';
 import { httpError, localError } from './errors.js';
-import { createGuard, writeBody } from './body-writer.js';
+import { createGuard, syncPart, writeBody } from './body-writer.js';
+import { directDeclined, readRangeDirect } from './direct-range.js';
 import { fetchInRanges, reserveStreams, type RangedDownloads } from './ranged-get.js';
 import { bodyText, contentLength, contentRange, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { renameDurably } from '../durable.js';
@@ -21,12 +22,20 @@ export interface DownloadLimits {
   diskReserveBytes?: number | undefined;
   /** Large files in several ranges at once (absent: one stream). */
   ranged?: RangedDownloads | undefined;
+  /** An https download with at least this many bytes to go bypasses node:https (direct-range.ts); 0: never. */
+  directMinBytes?: number | undefined;
 }
 
-export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxUnknownSizeBytes: 100 * 2 ** 30 };
+export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxUnknownSizeBytes: 100 * 2 ** 30, directMinBytes: 64 << 20 };
 
 
 const sizeOf = (res: HttpResponse): number | null => contentLength(res.headers) ?? null;
+
+/** Whether the rest of a download (`rest` bytes) comes straight off a TLS connection (direct-range.ts), not through node:https. */
+function goesDirect(res: HttpResponse, rest: number, limits: DownloadLimits): boolean {
+  const min = limits.directMinBytes ?? 0;
+  return min > 0 && rest >= min && res.url.protocol === 'https:' && !directDeclined(res.url.origin);
+}
 
 async function refuse(op: string, url: URL, res: HttpResponse): Promise<never> {
   throw httpError(op, url, res.status, await bodyText(res.body), header(res.headers, 'retry-after'));
@@ -137,6 +146,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
           ...streams,
           algo,
           diskReserveBytes: limits.diskReserveBytes,
+          direct: (limits.directMinBytes ?? 0) > 0,
           signal: ctx.signal,
           onBytes,
         });
@@ -144,6 +154,35 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
         else {
           whole = undefined;
           rangedDigest = ranged.digest;
+        }
+      }
+      if (whole && total !== null && goesDirect(whole, total - offset, limits)) {
+        // The reply told the size: it goes, and the rest comes again straight off a TLS connection.
+        whole.body.destroy();
+        const direct = await readRangeDirect({
+          url: whole.url,
+          token: whole.url.origin === url.origin ? task.token : null,
+          headers: task.headers,
+          start: offset,
+          end: total,
+          total,
+          fd: part.fd,
+          path: part.path,
+          sum,
+          onBytes,
+          guard: createGuard(url, part.path, offset, { bytes: total, known: true }, limits.diskReserveBytes, looked),
+          signal: ctx.signal,
+          secureContext: client.secureContext,
+          connectTimeoutMs: client.connectTimeoutMs,
+          idleTimeoutMs: client.idleTimeoutMs,
+        });
+        if (direct) {
+          // Declined before a byte was written: the same request again, through node:https.
+          whole = (await fetchBody(client, url, task, offset, total, ctx.signal)).res ?? undefined;
+          if (whole?.status === 200 && offset > 0) throw new PetrelError('TRANSFER_PROTOCOL', `GET ${url.href}: the server sent the whole file where it had sent the rest`, { transient: true });
+        } else {
+          whole = undefined;
+          await syncPart(part.fd, part.path);
         }
       }
       if (whole) {

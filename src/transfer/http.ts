@@ -1,7 +1,7 @@
 import { Agent as NodeHttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as NodeHttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Readable, Writable } from 'node:stream';
 import { PetrelError } from '../errors.js';
 import { trustedCAs } from '../tls.js';
@@ -31,6 +31,8 @@ export interface HttpClient {
   fresh: Agents;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** The CAs trusted, parsed once: for connections made outside the agents (direct-range.ts). */
+  secureContext: SecureContext;
   /** Follow redirects from https to plain http (a job's --allow-insecure-redirect); refused by default. */
   allowInsecureRedirect?: boolean;
   /** Runs `fn` when no other call for the same key runs (calls queue in order); `signal` ends the wait. */
@@ -107,6 +109,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpClient {
   return {
     pooled,
     fresh,
+    secureContext,
     idleTimeoutMs: opts.idleTimeoutMs ?? 120_000,
     connectTimeoutMs: opts.connectTimeoutMs ?? 30_000,
     oneAtATime: createSerializer(),

@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PetrelError } from '../errors.js';
 import { createChecksummer } from './checksum.js';
 import { localError, networkError } from './errors.js';
+import { directDeclined, readRangeDirect } from './direct-range.js';
 import { createHttpClient, type HttpClient } from './http.js';
 import { requestRange } from './range-request.js';
 import type { FromWorker, RangeJob, ToWorker, WireError, WorkerClientOptions } from './range-workers.js';
@@ -48,6 +49,29 @@ async function run(id: number, job: RangeJob): Promise<void> {
 }
 
 async function fetchRange(job: RangeJob, url: URL, signal: AbortSignal, wrote: (n: number) => void): Promise<string | undefined> {
+  if (job.direct && url.protocol === 'https:' && !directDeclined(url.origin)) {
+    // Straight off a TLS connection (direct-range.ts); declined, it goes through node:https below.
+    const sum = job.algo ? createChecksummer(job.algo) : undefined;
+    const declined = await readRangeDirect({
+      url,
+      token: job.token,
+      headers: job.headers,
+      start: job.start,
+      end: job.end,
+      total: job.total,
+      fd: job.fd,
+      path: job.path,
+      sum,
+      onBytes: () => undefined,
+      onWritten: wrote,
+      guard: () => undefined,
+      signal,
+      secureContext: client.secureContext,
+      connectTimeoutMs: client.connectTimeoutMs,
+      idleTimeoutMs: client.idleTimeoutMs,
+    });
+    if (!declined) return sum?.digest();
+  }
   const c = job.allowInsecureRedirect ? { ...client, allowInsecureRedirect: true } : client;
   const res = await requestRange(c, { url, token: job.token, headers: job.headers, signal, start: job.start, end: job.end, total: job.total });
   if (res.status !== 206) {

@@ -22,6 +22,8 @@ export interface RangeJob {
   /** The file's size, which the reply's Content-Range must name. */
   total: number;
   algo: ChecksumAlgorithm | undefined;
+  /** Read straight off a TLS connection when https (direct-range.ts); else through node:https. */
+  direct: boolean;
 }
 
 export interface RangeOutcome {

@@ -71,6 +71,8 @@ export interface RangedFetch {
   workers: ReservedWorkers;
   algo: ChecksumAlgorithm | undefined;
   diskReserveBytes: number | undefined;
+  /** The worker threads' ranges come straight off TLS connections (direct-range.ts). */
+  direct: boolean;
   signal: AbortSignal;
   onBytes(n: number): void;
 }
@@ -97,7 +99,7 @@ export async function fetchInRanges(f: RangedFetch): Promise<RangedResult> {
     for (const r of f.ranges.slice(1)) {
       running.push(
         f.workers.run(
-          { url: f.url.href, token: f.token, headers: f.task.headers ?? {}, allowInsecureRedirect: f.client.allowInsecureRedirect ?? false, fd: f.part.fd, path: f.part.path, start: r.start, end: r.end, total: f.total, algo: f.algo },
+          { url: f.url.href, token: f.token, headers: f.task.headers ?? {}, allowInsecureRedirect: f.client.allowInsecureRedirect ?? false, fd: f.part.fd, path: f.part.path, start: r.start, end: r.end, total: f.total, algo: f.algo, direct: f.direct },
           f.onBytes,
         ),
       );

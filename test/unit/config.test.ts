@@ -39,7 +39,7 @@ describe('loadConfig', () => {
       copyMarkerTimeoutMs: 120_000,
       maxRequestBytes: 64 * 1024 * 1024,
       maxUnknownSizeBytes: 100 * 2 ** 30,
-      download: { streams: 4, minStreamBytes: 32 << 20, minRoundTripMs: 10 },
+      download: { streams: 4, minStreamBytes: 32 << 20, minRoundTripMs: 10, directMinBytes: 64 << 20 },
       hostDownAfterFailures: 3,
       hostProbeFirstMs: 10_000,
       hostProbeMaxMs: 600_000,
