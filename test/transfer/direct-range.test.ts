@@ -88,6 +88,37 @@ describe('direct range reads', () => {
     expect(sum.digest()).toBe(checksumOf('adler32', data));
   });
 
+  it("refuses a server whose certificate it cannot verify", async () => {
+    const dir = await tempDir();
+    const fd = openSync(join(dir, 'part'), 'w+');
+    // The system's CAs only: the bed's CA is not among them.
+    const client = createHttpClient({});
+    try {
+      const err = await readRangeDirect({
+        url: new URL(`${tb.servers.a.url}/any`),
+        token: 'tok-never-sent',
+        headers: undefined,
+        start: 0,
+        end: 10,
+        total: 10,
+        fd,
+        path: join(dir, 'part'),
+        sum: undefined,
+        onBytes: () => undefined,
+        guard: () => undefined,
+        signal: new AbortController().signal,
+        secureContext: client.secureContext,
+        connectTimeoutMs: 5_000,
+        idleTimeoutMs: 5_000,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PetrelError);
+      expect((err as PetrelError).message).toMatch(/TLS: cannot verify localhost/);
+    } finally {
+      closeSync(fd);
+      await client.close();
+    }
+  });
+
   it('downloads a large file from XRootD, verified, through the engine', async () => {
     const data = randomBytes(5 * MiB);
     const path = `/direct-e-${randomUUID().slice(0, 6)}.bin`;
