@@ -5,11 +5,11 @@
 // are written in order, one write at a time, so what reached the file never has a gap.
 import { write } from 'node:fs';
 import { isIP } from 'node:net';
-import { connect, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { PetrelError } from '../errors.js';
 import type { Checksummer } from './checksum.js';
 import { localError, networkError } from './errors.js';
-import { contentLength, contentRange, type HttpResponse } from './http.js';
+import { contentLength, contentRange, type HttpClient, type HttpResponse } from './http.js';
 import { createWriteBehind } from './local-file.js';
 
 export interface DirectRange {
@@ -33,9 +33,8 @@ export interface DirectRange {
   /** See body-writer.ts createGuard: a limit on bytes and, now and then, a look at the free space. */
   guard(n: number): Promise<void> | undefined;
   signal: AbortSignal;
-  secureContext: SecureContext;
-  connectTimeoutMs: number;
-  idleTimeoutMs: number;
+  /** Its CAs and timeouts. */
+  client: Pick<HttpClient, 'secureContext' | 'connectTimeoutMs' | 'idleTimeoutMs'>;
 }
 
 /** Why the reply was not taken: nothing was written, and the caller asks again through node:https. */
@@ -54,7 +53,8 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Origins whose replies were declined once: their downloads go through node:https from then on. */
 const declinedOrigins = new Set<string>();
 
-export const directDeclined = (origin: string): boolean => declinedOrigins.has(origin);
+/** Whether `url` may be read directly: https, from an origin not declined before. */
+export const directReadable = (url: URL): boolean => url.protocol === 'https:' && !declinedOrigins.has(url.origin);
 
 function requestHead(r: DirectRange): string | undefined {
   const fields: [string, string][] = [['Host', r.url.host]];
@@ -112,6 +112,8 @@ export function readRangeDirect(r: DirectRange): Promise<Declined | undefined> {
   const head = requestHead(r);
   if (!head) return Promise.resolve({ declined: 'a header cannot be sent as it is' });
   const expected = r.end - r.start;
+  const { secureContext, connectTimeoutMs, idleTimeoutMs } = r.client;
+  const host = r.url.hostname.replace(/^\[|\]$/g, '');
   const writeBehind = createWriteBehind(r.fd);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -256,10 +258,10 @@ export function readRangeDirect(r: DirectRange): Promise<Declined | undefined> {
 
     // `onread` is Node's (since 15.1, tls too), missing from its typings.
     const options: ConnectionOptions & { onread: { buffer: Buffer; callback(n: number, buf: Uint8Array): boolean } } = {
-      host: r.url.hostname.replace(/^\[|\]$/g, ''),
+      host,
       port: Number(r.url.port || 443),
-      ...(isIP(r.url.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: r.url.hostname }),
-      secureContext: r.secureContext,
+      ...(isIP(host) ? {} : { servername: host }),
+      secureContext,
       ALPNProtocols: ['http/1.1'],
       onread: {
         buffer: Buffer.allocUnsafe(64 << 10),
@@ -270,20 +272,20 @@ export function readRangeDirect(r: DirectRange): Promise<Declined | undefined> {
       },
     };
     const socket: TLSSocket = connect(options);
-    const connectTimer = setTimeout(() => fail(networkError(Object.assign(new Error(`no connection within ${r.connectTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' }), r.url, { beforeReply: true })), r.connectTimeoutMs);
+    const connectTimer = setTimeout(() => fail(networkError(Object.assign(new Error(`no connection within ${connectTimeoutMs} ms`), { code: 'CONNECT_TIMEOUT' }), r.url, { beforeReply: true })), connectTimeoutMs);
     if (r.signal.aborted) onAbort();
     else r.signal.addEventListener('abort', onAbort, { once: true });
     socket.once('secureConnect', () => {
       connected = true;
       clearTimeout(connectTimer);
-      socket.setTimeout(r.idleTimeoutMs);
+      socket.setTimeout(idleTimeoutMs);
       socket.write(head);
     });
     socket.on('timeout', () => {
       if (allReceived) return;
       // A socket paused for the disk or the space check hears nothing by its own choice.
-      if (pausedForDisk || pausedForGuard) return void socket.setTimeout(r.idleTimeoutMs);
-      fail(networkError(Object.assign(new Error(`no answer for ${r.idleTimeoutMs} ms`), { code: 'IDLE_TIMEOUT' }), r.url, { beforeReply: headBytes !== undefined }));
+      if (pausedForDisk || pausedForGuard) return void socket.setTimeout(idleTimeoutMs);
+      fail(networkError(Object.assign(new Error(`no answer for ${idleTimeoutMs} ms`), { code: 'IDLE_TIMEOUT' }), r.url, { beforeReply: headBytes !== undefined }));
     });
     socket.on('error', (e) => allReceived || fail(networkError(e, r.url, { beforeReply: !connected || headBytes !== undefined })));
     socket.on('close', () => {

@@ -4,7 +4,7 @@ import { createChecksummer, type Checksummer } from './checksum.js';
 import { remoteDigest } from './remote-digest.js';
 import { httpError, localError } from './errors.js';
 import { createGuard, syncPart, writeBody } from './body-writer.js';
-import { directDeclined, readRangeDirect } from './direct-range.js';
+import { directReadable, readRangeDirect } from './direct-range.js';
 import { fetchInRanges, reserveStreams, type RangedDownloads } from './ranged-get.js';
 import { bodyText, contentLength, contentRange, discard, header, send, type HttpClient, type HttpResponse } from './http.js';
 import { renameDurably } from '../durable.js';
@@ -34,7 +34,7 @@ const sizeOf = (res: HttpResponse): number | null => contentLength(res.headers) 
 /** Whether the rest of a download (`rest` bytes) comes straight off a TLS connection (direct-range.ts), not through node:https. */
 function goesDirect(res: HttpResponse, rest: number, limits: DownloadLimits): boolean {
   const min = limits.directMinBytes ?? 0;
-  return min > 0 && rest >= min && res.url.protocol === 'https:' && !directDeclined(res.url.origin);
+  return min > 0 && rest >= min && directReadable(res.url);
 }
 
 async function refuse(op: string, url: URL, res: HttpResponse): Promise<never> {
@@ -172,9 +172,7 @@ export async function download(client: HttpClient, task: TransferTask, ctx: Tran
           onBytes,
           guard: createGuard(url, part.path, offset, { bytes: total, known: true }, limits.diskReserveBytes, looked),
           signal: ctx.signal,
-          secureContext: client.secureContext,
-          connectTimeoutMs: client.connectTimeoutMs,
-          idleTimeoutMs: client.idleTimeoutMs,
+          client,
         });
         if (direct) {
           // Declined before a byte was written: the same request again, through node:https.

@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PetrelError } from '../errors.js';
 import { createChecksummer } from './checksum.js';
 import { localError, networkError } from './errors.js';
-import { directDeclined, readRangeDirect } from './direct-range.js';
+import { directReadable, readRangeDirect } from './direct-range.js';
 import { createHttpClient, type HttpClient } from './http.js';
 import { requestRange } from './range-request.js';
 import type { FromWorker, RangeJob, ToWorker, WireError, WorkerClientOptions } from './range-workers.js';
@@ -49,7 +49,7 @@ async function run(id: number, job: RangeJob): Promise<void> {
 }
 
 async function fetchRange(job: RangeJob, url: URL, signal: AbortSignal, wrote: (n: number) => void): Promise<string | undefined> {
-  if (job.direct && url.protocol === 'https:' && !directDeclined(url.origin)) {
+  if (job.direct && directReadable(url)) {
     // Straight off a TLS connection (direct-range.ts); declined, it goes through node:https below.
     const sum = job.algo ? createChecksummer(job.algo) : undefined;
     const declined = await readRangeDirect({
@@ -66,9 +66,7 @@ async function fetchRange(job: RangeJob, url: URL, signal: AbortSignal, wrote: (
       onWritten: wrote,
       guard: () => undefined,
       signal,
-      secureContext: client.secureContext,
-      connectTimeoutMs: client.connectTimeoutMs,
-      idleTimeoutMs: client.idleTimeoutMs,
+      client,
     });
     if (!declined) return sum?.digest();
   }
