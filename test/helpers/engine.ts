@@ -1,5 +1,7 @@
 // The HTTP engine as engine-level tests use it: trusting the test bed's CA, a short idle timeout,
 // closed (and its temp dirs removed) when the test ends.
+import { execFileSync } from 'node:child_process';
+import { statfsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,20 @@ export async function tempDir(prefix = 'petrel-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A tmpfs of `size` bytes in a temp dir, unmounted when the test ends. Mounting needs root, which CI has. */
+export async function smallDisk(size: number, prefix?: string): Promise<string> {
+  const dir = await tempDir(prefix);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+  onTestFinished(() => void execFileSync('umount', ['-l', dir]));
+  return dir;
+}
+
+/** Another writer fills the file system of `dir` until only `leave` bytes are free. */
+export function fillDisk(dir: string, leave: number): void {
+  const { bavail, bsize } = statfsSync(dir);
+  writeFileSync(join(dir, 'filler'), Buffer.alloc(bavail * bsize - leave));
 }
 
 export function testEngine(tb: Pick<TestbedInfo, 'caFile'>, opts: Parameters<typeof createHttpEngine>[0] = {}) {

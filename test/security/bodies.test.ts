@@ -1,7 +1,6 @@
 // Security: a reply body cannot fill the disk. More bytes than announced fail the download, a body
 // of unknown size is bounded by maxUnknownSizeBytes, and the free space is watched as it grows.
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, statfs, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { PetrelError } from '../../src/errors.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { finished, makeHome, startAgent, waitForJob } from '../helpers/agent.js';
-import { tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
+import { smallDisk as makeSmallDisk, tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
 import { standIn } from '../helpers/stand-in.js';
 
 const tb = inject('testbed');
@@ -18,15 +17,7 @@ const isRoot = process.getuid?.() === 0;
 const MiB = 1 << 20;
 
 const tempDir = () => makeTempDir('petrel-body-');
-/** A tmpfs of `size` bytes, unmounted when the test ends. */
-async function smallDisk(size: number): Promise<string> {
-  const dir = await tempDir();
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-  onTestFinished(() => {
-    execFileSync('umount', ['-l', dir]);
-  });
-  return dir;
-}
+const smallDisk = (size: number) => makeSmallDisk(size, 'petrel-body-');
 
 /** Writes 64 KiB chunks with no Content-Length (chunked) until the client goes away. */
 function endless(res: ServerResponse, status = 200, headers: Record<string, string> = {}): void {

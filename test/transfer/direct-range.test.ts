@@ -2,19 +2,18 @@
 // bed's XRootD, and against stand-ins that show what it sends and what it does with replies that
 // are not a plain range (ignored Range, a cut body, a redirect to another host).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statfsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { describe, expect, inject, it, onTestFinished } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { PetrelError } from '../../src/errors.js';
 import { checksumOf, createChecksummer } from '../../src/transfer/checksum.js';
 import { readRangeDirect } from '../../src/transfer/direct-range.js';
 import { createHttpClient } from '../../src/transfer/http.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { mintToken, writeDataFile } from '../testbed/index.js';
-import { tempDir, testEngine, quietContext } from '../helpers/engine.js';
+import { fillDisk, smallDisk, tempDir, testEngine, quietContext } from '../helpers/engine.js';
 import { standIn } from '../helpers/stand-in.js';
 
 const tb = inject('testbed');
@@ -54,7 +53,7 @@ describe('direct range reads', () => {
     const dir = await tempDir();
     const file = join(dir, 'part');
     const fd = openSync(file, 'w+');
-    const client = createHttpClient({ caFile: tb.caFile });
+    const client = createHttpClient({ caFile: tb.caFile, connectTimeoutMs: 5_000, idleTimeoutMs: 10_000 });
     const sum = createChecksummer('adler32');
     let counted = 0;
     try {
@@ -74,9 +73,7 @@ describe('direct range reads', () => {
         onBytes: (n) => (counted += n),
         guard: () => undefined,
         signal: new AbortController().signal,
-        secureContext: client.secureContext,
-        connectTimeoutMs: 5_000,
-        idleTimeoutMs: 10_000,
+        client,
       });
       expect(declined).toBeUndefined();
     } finally {
@@ -92,7 +89,7 @@ describe('direct range reads', () => {
     const dir = await tempDir();
     const fd = openSync(join(dir, 'part'), 'w+');
     // The system's CAs only: the bed's CA is not among them.
-    const client = createHttpClient({});
+    const client = createHttpClient({ connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
     try {
       const err = await readRangeDirect({
         url: new URL(`${tb.servers.a.url}/any`),
@@ -107,9 +104,7 @@ describe('direct range reads', () => {
         onBytes: () => undefined,
         guard: () => undefined,
         signal: new AbortController().signal,
-        secureContext: client.secureContext,
-        connectTimeoutMs: 5_000,
-        idleTimeoutMs: 5_000,
+        client,
       }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PetrelError);
       expect((err as PetrelError).message).toMatch(/TLS: cannot verify localhost/);
@@ -217,11 +212,8 @@ describe('direct range reads', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  // Mounting a small tmpfs needs root, which CI has.
   it.runIf(process.getuid?.() === 0)('stops a direct read whose disk fills while it runs, before the disk is full', async () => {
-    const dir = await tempDir();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
-    onTestFinished(() => void execFileSync('umount', ['-l', dir]));
+    const dir = await smallDisk(8 * MiB);
     const size = 4 * MiB;
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
@@ -239,8 +231,7 @@ describe('direct range reads', () => {
     let counted = 0;
     const run = e.run(task, { signal: new AbortController().signal, onProgress: (p) => (counted = p.bytesDone) }).catch((x: unknown) => x as PetrelError);
     await expect.poll(() => counted, { timeout: 10_000 }).toBeGreaterThanOrEqual(256 << 10);
-    const { bavail, bsize } = statfsSync(dir);
-    writeFileSync(join(dir, 'filler'), Buffer.alloc(bavail * bsize - (100 << 10)));
+    fillDisk(dir, 100 << 10);
     release();
     const err = await run;
     expect(err).toBeInstanceOf(PetrelError);

@@ -1,8 +1,7 @@
 // The HTTP engine against the XRootD test bed, plus tiny HTTPS stand-ins for what the bed's
 // XRootD does not do: redirecting (GET and COPY), 429/503 with Retry-After, a stalled COPY.
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statfsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -13,13 +12,14 @@ import { createHttpEngine } from '../../src/transfer/engine.js';
 import { bodyText, createHttpClient, send } from '../../src/transfer/http.js';
 import type { TransferTask } from '../../src/transfer/task.js';
 import { freePort, mintToken, writeDataFile } from '../testbed/index.js';
-import { tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
+import { fillDisk, smallDisk as makeSmallDisk, tempDir as makeTempDir, testEngine, quietContext } from '../helpers/engine.js';
 import { standIn as standInServer, type Handler } from '../helpers/stand-in.js';
 
 const tb = inject('testbed');
 const { a } = tb.servers;
 const ctx = quietContext;
 const tempDir = () => makeTempDir('petrel-engine-');
+const smallDisk = (size: number) => makeSmallDisk(size, 'petrel-engine-');
 const engine = () => testEngine(tb);
 const standIn = (handler: Handler) => standInServer(tb, handler);
 
@@ -226,9 +226,7 @@ describe('HTTP engine', () => {
 
   // Mounting a small tmpfs needs root, which CI has.
   it.runIf(process.getuid?.() === 0)('fails at once on a full disk, removing the partial file', async () => {
-    const dir = await tempDir();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
-    onTestFinished(() => void execFileSync('umount', ['-l', dir]));
+    const dir = await smallDisk(2 << 20);
     const path = `/big-${randomUUID().slice(0, 6)}.bin`;
     await writeDataFile(a, path, 8 << 20);
     const task: TransferTask = { kind: 'get', source: `${a.url}${path}`, destination: join(dir, 'big.bin'), token: await mintToken(tb, { scope: 'storage.read:/' }), checksum: 'adler32' };
@@ -244,9 +242,7 @@ describe('HTTP engine', () => {
   // A stand-in, because no XRootD here pauses mid-body on cue: the disk fills (another writer)
   // after the download has started, with room enough at its start.
   it.runIf(process.getuid?.() === 0)('fails a download whose disk fills while it runs, before the disk is full', async () => {
-    const dir = await tempDir();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir]);
-    onTestFinished(() => void execFileSync('umount', ['-l', dir]));
+    const dir = await smallDisk(4 << 20);
     const size = 2 << 20;
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
@@ -263,8 +259,7 @@ describe('HTTP engine', () => {
     const e = engine();
     const run = e.run(task, ctx()).catch((x: unknown) => x as PetrelError);
     await expect.poll(() => (existsSync(part) ? statSync(part).size : 0), { timeout: 10_000 }).toBeGreaterThanOrEqual(256 << 10);
-    const { bavail, bsize } = statfsSync(dir);
-    writeFileSync(join(dir, 'filler'), Buffer.alloc(bavail * bsize - (100 << 10)));
+    fillDisk(dir, 100 << 10);
     release();
     const err = await run;
     expect(err).toBeInstanceOf(PetrelError);
